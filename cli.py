@@ -1,0 +1,3 @@
+"""x"""
+def app() -> None:
+    pass
