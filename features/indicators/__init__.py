@@ -1,1 +1,32 @@
-"""churnlens.features.indicators."""
+"""Stage 2: leading indicators of churn, one pure function each, grouped by reason family."""
+
+from . import (  # noqa: F401  (importing registers the indicators)
+    adoption,
+    commercial,
+    lifecycle,
+    relationship,
+    silence,
+    support,
+    usage,
+    voice,
+)
+from .compute import SOURCES, availability_column, compute_indicators
+from .registry import FAMILIES, FAMILY_LABELS, REGISTRY, Indicator, code_version, render
+
+# Every indicator, in family order (usage first); a model's feature list is taken from here.
+INDICATORS: tuple[str, ...] = tuple(
+    sorted(REGISTRY, key=lambda name: FAMILIES.index(REGISTRY[name].family))
+)
+
+__all__ = [
+    "FAMILIES",
+    "FAMILY_LABELS",
+    "INDICATORS",
+    "REGISTRY",
+    "SOURCES",
+    "Indicator",
+    "availability_column",
+    "code_version",
+    "compute_indicators",
+    "render",
+]

@@ -1,0 +1,132 @@
+"""Typed configuration, loaded from one YAML file and passed in (nothing happens at import).
+
+A data directory may hold a ``churnlens.yaml``; ``--config FILE`` overrides it. Every key is
+optional. Example::
+
+    columns:                 # rename source columns to contract names, per table
+      accounts: {customer_id: account_id, signup: created_at}
+    events:
+      login: [login]         # which usage events mean "login"
+      core_features: [report_create, integration_sync]
+      urgent_priorities: [urgent]
+    labels:
+      horizon_weeks: 13
+      step_weeks: 4
+      unavoidable_reasons: [acquired, bankrupt]
+      unavoidable: exclude   # exclude | negative | positive
+    tiers:
+      high_touch_min_arr: 100000
+      low_touch_min_arr: 20000
+    validation:
+      max_invalid_fraction: 0.5
+    seed: 42
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+from .features.schema import TABLES
+
+CONFIG_FILE = "churnlens.yaml"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EventsConfig(_Frozen):
+    """Which usage events mean what."""
+
+    login: tuple[str, ...] = ("login",)
+    core_features: tuple[str, ...] = ()
+    urgent_priorities: tuple[str, ...] = ("urgent",)
+
+
+class LabelsConfig(_Frozen):
+    """How snapshots are labelled."""
+
+    horizon_weeks: int = Field(13, ge=1, le=104)
+    step_weeks: int = Field(4, ge=1, le=52)
+    min_tenure_weeks: int = Field(0, ge=0)
+    unavoidable_reasons: tuple[str, ...] = ("acquired", "bankrupt", "bankruptcy", "merger")
+    unavoidable: Literal["exclude", "negative", "positive"] = "exclude"
+
+
+class TiersConfig(_Frozen):
+    """ARR thresholds that give an account a touch tier when it has none."""
+
+    high_touch_min_arr: float = Field(100_000, ge=0)
+    low_touch_min_arr: float = Field(20_000, ge=0)
+
+
+class ValidationConfig(_Frozen):
+    """When a repairable problem becomes fatal."""
+
+    max_invalid_fraction: float = Field(0.5, gt=0, le=1)
+
+
+class Config(_Frozen):
+    """Everything a run needs to know besides the data."""
+
+    columns: dict[str, dict[str, str]] = Field(default_factory=dict)
+    events: EventsConfig = EventsConfig()
+    labels: LabelsConfig = LabelsConfig()
+    tiers: TiersConfig = TiersConfig()
+    validation: ValidationConfig = ValidationConfig()
+    seed: int = 42
+
+    @field_validator("columns")
+    @classmethod
+    def _known_tables(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for table, renames in v.items():
+            if table not in TABLES:
+                raise ValueError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
+            spec = TABLES[table]
+            for src, dst in renames.items():
+                if dst not in spec.names:
+                    raise ValueError(
+                        f"{table}: {src!r} is renamed to {dst!r}, which is not a column of "
+                        f"{table} (expected one of {', '.join(spec.names)})"
+                    )
+        return v
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {loc}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:
+    """Validate a plain dict into a :class:`Config`, naming every bad key."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(source, err)) from None
+
+
+def load_config(path: Path | None = None, data_dir: Path | None = None) -> Config:
+    """Load ``path``, else ``data_dir/churnlens.yaml``, else defaults."""
+    if path is None and data_dir is not None and (data_dir / CONFIG_FILE).exists():
+        path = data_dir / CONFIG_FILE
+    if path is None:
+        return Config()
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return config_from_dict(raw, str(path))

@@ -1,0 +1,17 @@
+"""One exception per boundary, each with a message that says what, where and what was expected."""
+
+from __future__ import annotations
+
+
+class ChurnlensError(Exception):
+    """Base class for errors churnlens reports to a user (CLI exit code 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(ChurnlensError):
+    """A configuration file or value is invalid."""
+
+
+class DataContractError(ChurnlensError):
+    """Input data breaks the data contract in a way that cannot be repaired."""

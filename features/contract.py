@@ -1,0 +1,765 @@
+"""Read a data directory, check it against the data contract, repair what can be repaired.
+
+Every problem found becomes a :class:`Problem` with the table, the column, how many rows, and
+examples (``row`` is the 1-based data row in the file, header not counted). Nothing is dropped
+without a count. What happens to each kind of problem:
+
+Fatal (stop, exit code 2): ``accounts`` missing, unreadable or empty; two files for one table
+(``x.csv`` and ``x.parquet``); a required column missing; account rows that share an id but differ;
+any repairable problem that hits more than ``validation.max_invalid_fraction`` of a table.
+
+Repaired (reported with a count, then handled):
+
+- missing id, unparseable or missing required timestamp: row dropped;
+- unparseable optional timestamp or number, NaN/inf, negative number, NPS outside 0-10: set missing;
+- negative ``quantity``: row dropped;
+- duplicate ``account_id`` with identical rows: one kept; duplicate ``ticket_id``: first kept;
+- row for an unknown account, row dated before the account's ``created_at``: dropped
+  (a contract dated before ``created_at`` is moved to ``created_at`` instead);
+- row dated in the future (after now, UTC): dropped;
+- ``closed_at`` before ``opened_at``, ``responded_at`` before ``sent_at``: set missing;
+- several churn events for one account: the first one is used;
+- unknown ``touch_tier`` / ``direction`` value: set missing.
+
+Info: rows dated after ``--as-of`` are ignored (the same directory serves history and today).
+
+Timestamps are parsed as ISO 8601 (offsets are converted) and kept as naive UTC. ``as_of`` is a
+date: data up to the end of that day is seen, anything later is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config
+from ..errors import DataContractError
+from .schema import FILE_SUFFIXES, TABLE_NAMES, TABLES, TableSpec
+
+log = logging.getLogger(__name__)
+
+Severity = Literal["fatal", "repaired", "info"]
+TOUCH_TIERS = ("high", "low", "tech")
+_MAX_EXAMPLES = 3
+
+
+@dataclass
+class Problem:
+    """One kind of problem in one table column, with a count and examples."""
+
+    table: str
+    column: str | None
+    check: str
+    severity: Severity
+    count: int
+    message: str
+    examples: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        ex = f" e.g. {'; '.join(self.examples)}" if self.examples else ""
+        return f"[{self.severity}] {where}: {self.message} ({self.count} rows){ex}"
+
+
+@dataclass
+class ValidationReport:
+    """Everything found while loading a data directory."""
+
+    source: str
+    problems: list[Problem] = field(default_factory=list)
+    rows_read: dict[str, int] = field(default_factory=dict)
+    rows_kept: dict[str, int] = field(default_factory=dict)
+    tables_missing: list[str] = field(default_factory=list)
+
+    @property
+    def fatal(self) -> list[Problem]:
+        """Problems that stop the pipeline."""
+        return [p for p in self.problems if p.severity == "fatal"]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is fatal."""
+        return not self.fatal
+
+    def add(self, problem: Problem) -> None:
+        """Record a problem (and log it)."""
+        self.problems.append(problem)
+        log.debug("%s", problem)
+
+    def raise_if_fatal(self) -> None:
+        """Raise :class:`DataContractError` listing every fatal problem."""
+        if self.fatal:
+            lines = [f"{self.source}: the data breaks the contract"]
+            lines += [f"  {p}" for p in self.fatal]
+            raise DataContractError("\n".join(lines))
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "source": self.source,
+            "ok": self.ok,
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "tables_missing": self.tables_missing,
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+
+@dataclass
+class Tables:
+    """Contract tables after validation and repair, cut at ``as_of``."""
+
+    frames: dict[str, pd.DataFrame]
+    as_of: date
+    config: Config
+    report: ValidationReport
+
+    def get(self, name: str) -> pd.DataFrame | None:
+        """The table, or None when the source is unavailable."""
+        return self.frames.get(name)
+
+    @property
+    def accounts(self) -> pd.DataFrame:
+        """The accounts table (always present)."""
+        return self.frames["accounts"]
+
+    def available(self, name: str) -> bool:
+        """Whether the source table was provided."""
+        return name in self.frames
+
+
+def cutoff(as_of: date) -> pd.Timestamp:
+    """The first instant *after* ``as_of`` (data strictly before it is seen)."""
+    return pd.Timestamp(as_of) + pd.Timedelta(days=1)
+
+
+# --------------------------------------------------------------------------------------- reading
+def find_table_file(data_dir: Path, table: str) -> list[Path]:
+    """All files in ``data_dir`` that hold ``table``."""
+    return [data_dir / f"{table}{s}" for s in FILE_SUFFIXES if (data_dir / f"{table}{s}").exists()]
+
+
+def read_table_file(path: Path) -> pd.DataFrame:
+    """Read one table file as it is (CSV cells as strings; Parquet with its own types)."""
+    if path.name.endswith(".parquet"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype=str, keep_default_na=True, na_values=[""], encoding="utf-8")
+
+
+def read_data_dir(data_dir: Path, report: ValidationReport) -> dict[str, pd.DataFrame]:
+    """Read every contract table present in ``data_dir``; unreadable files are fatal problems."""
+    if not data_dir.is_dir():
+        raise DataContractError(f"{data_dir}: data directory not found")
+    frames: dict[str, pd.DataFrame] = {}
+    for table in TABLE_NAMES:
+        files = find_table_file(data_dir, table)
+        if not files:
+            report.tables_missing.append(table)
+            if table == "accounts":
+                report.add(
+                    Problem(
+                        "accounts",
+                        None,
+                        "missing_table",
+                        "fatal",
+                        0,
+                        f"no accounts file in {data_dir} (expected accounts.csv, "
+                        "accounts.csv.gz or accounts.parquet)",
+                    )
+                )
+            continue
+        if len(files) > 1:
+            report.add(
+                Problem(
+                    table,
+                    None,
+                    "ambiguous_table",
+                    "fatal",
+                    0,
+                    f"several files hold this table: {', '.join(f.name for f in files)}; keep one",
+                )
+            )
+            continue
+        try:
+            frames[table] = read_table_file(files[0])
+        except pd.errors.EmptyDataError:
+            report.add(Problem(table, None, "empty_file", "fatal", 0, f"{files[0].name} is empty"))
+        except UnicodeDecodeError as err:
+            report.add(
+                Problem(
+                    table,
+                    None,
+                    "encoding",
+                    "fatal",
+                    0,
+                    f"{files[0].name} is not UTF-8 (byte {err.start}: {err.reason}); "
+                    "re-export it as UTF-8",
+                )
+            )
+        except Exception as err:  # any reader failure is reported, not raised
+            report.add(
+                Problem(
+                    table,
+                    None,
+                    "unreadable",
+                    "fatal",
+                    0,
+                    f"could not read {files[0].name}: {type(err).__name__}: {err}",
+                )
+            )
+    return frames
+
+
+# --------------------------------------------------------------------------------------- coercion
+def _examples(rows: pd.Index, values: pd.Series | None = None) -> list[str]:
+    out = []
+    for i in list(rows[:_MAX_EXAMPLES]):
+        pos = int(i) + 1 if isinstance(i, int | np.integer) else i
+        if values is not None:
+            out.append(f"row {pos}: {str(values.loc[i])[:60]!r}")
+        else:
+            out.append(f"row {pos}")
+    return out
+
+
+def parse_timestamps(s: pd.Series) -> pd.Series:
+    """Parse to naive UTC ``datetime64[us]``; unparseable values become NaT."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        out = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_dtype(s.dtype):
+        out = s
+    else:
+        text = s.astype("string").str.strip()
+        out = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+        out = out.dt.tz_localize(None)
+    return out.astype("datetime64[us]")
+
+
+def _parse_bool(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("boolean")
+    mapping = {
+        "true": True,
+        "t": True,
+        "yes": True,
+        "y": True,
+        "1": True,
+        "1.0": True,
+        "false": False,
+        "f": False,
+        "no": False,
+        "n": False,
+        "0": False,
+        "0.0": False,
+    }
+    return s.astype("string").str.strip().str.lower().map(mapping).astype("boolean")
+
+
+class _TableCleaner:
+    """Coerces one table to contract types, recording each repair in the report."""
+
+    def __init__(
+        self, spec: TableSpec, df: pd.DataFrame, report: ValidationReport, max_invalid: float
+    ) -> None:
+        self.spec = spec
+        self.df = df
+        self.report = report
+        self.max_invalid = max_invalid
+        self.n_read = len(df)
+
+    def problem(
+        self,
+        column: str | None,
+        check: str,
+        severity: Severity,
+        mask: pd.Series,
+        message: str,
+        values: pd.Series | None = None,
+    ) -> None:
+        n = int(mask.sum())
+        if n == 0:
+            return
+        if severity == "repaired" and self.n_read and n / self.n_read > self.max_invalid:
+            severity = "fatal"
+            message += (
+                f" — {n / self.n_read:.0%} of the table, above validation.max_invalid_fraction; "
+                "check the export format"
+            )
+        rows = mask[mask].index
+        self.report.add(
+            Problem(self.spec.name, column, check, severity, n, message, _examples(rows, values))
+        )
+
+    def drop(self, mask: pd.Series) -> None:
+        if mask.any():
+            self.df = self.df.loc[~mask]
+
+    def coerce(self) -> pd.DataFrame:
+        for col in self.spec.columns:
+            if col.name not in self.df.columns:
+                continue
+            raw = self.df[col.name]
+            present = raw.notna() & (raw.astype("string").str.strip() != "").fillna(False)
+            if col.kind == "id":
+                val = raw.astype("string").str.strip()
+                missing = ~present
+                self.problem(
+                    col.name, "missing_id", "repaired", missing, f"missing {col.name}; rows dropped"
+                )
+                self.df = self.df.assign(**{col.name: val.astype(str)})
+                self.drop(missing)
+            elif col.kind in ("timestamp", "date"):
+                val = parse_timestamps(raw)
+                bad = present & val.isna()
+                if col.required:
+                    self.problem(
+                        col.name,
+                        "unparseable_timestamp",
+                        "repaired",
+                        bad,
+                        "timestamp not understood (expected ISO 8601); rows dropped",
+                        raw,
+                    )
+                    self.problem(
+                        col.name,
+                        "missing_timestamp",
+                        "repaired",
+                        ~present,
+                        "timestamp missing; rows dropped",
+                    )
+                    self.df = self.df.assign(**{col.name: val})
+                    self.drop(val.isna())
+                else:
+                    self.problem(
+                        col.name,
+                        "unparseable_timestamp",
+                        "repaired",
+                        bad,
+                        "timestamp not understood (expected ISO 8601); set to missing",
+                        raw,
+                    )
+                    self.df = self.df.assign(**{col.name: val})
+            elif col.kind in ("number", "count"):
+                val = pd.to_numeric(raw, errors="coerce").astype("float64")
+                bad = present & val.isna()
+                self.problem(
+                    col.name, "not_a_number", "repaired", bad, "not a number; set to missing", raw
+                )
+                inf = np.isinf(val)
+                self.problem(col.name, "infinite", "repaired", inf, "infinite; set to missing", raw)
+                val = val.mask(inf)
+                neg = val < 0
+                if col.kind == "count":
+                    self.problem(
+                        col.name,
+                        "negative",
+                        "repaired",
+                        neg,
+                        "negative quantity; rows dropped",
+                        raw,
+                    )
+                    self.df = self.df.assign(**{col.name: val})
+                    self.drop(neg)
+                else:
+                    self.problem(
+                        col.name, "negative", "repaired", neg, "negative value; set to missing", raw
+                    )
+                    self.df = self.df.assign(**{col.name: val.mask(neg)})
+            elif col.kind == "bool":
+                val = _parse_bool(raw)
+                bad = present & val.isna()
+                self.problem(
+                    col.name, "not_a_bool", "repaired", bad, "not true/false; set to missing", raw
+                )
+                self.df = self.df.assign(**{col.name: val})
+            else:
+                self.df = self.df.assign(
+                    **{col.name: raw.astype("string").str.strip().astype(object).where(present)}
+                )
+        return self.df
+
+
+def _normalise_tier(s: pd.Series) -> pd.Series:
+    t = s.astype("string").str.lower().str.replace(r"[\s_-]*touch$", "", regex=True).str.strip()
+    return t.where(t.isin(TOUCH_TIERS))
+
+
+def _check_accounts(df: pd.DataFrame, c: _TableCleaner) -> pd.DataFrame:
+    dup = df.duplicated("account_id", keep=False)
+    if dup.any():
+        exact = df.duplicated(keep="first")
+        c.df = df
+        c.problem(
+            "account_id",
+            "duplicate_id",
+            "repaired",
+            exact & dup,
+            "account listed twice with identical rows; one kept",
+            df["account_id"],
+        )
+        df = df.loc[~exact]
+        conflict = df.duplicated("account_id", keep=False)
+        c.problem(
+            "account_id",
+            "duplicate_id",
+            "fatal",
+            conflict,
+            "account listed several times with different values; keep one row per account",
+            df["account_id"],
+        )
+    if "touch_tier" in df.columns:
+        tier = _normalise_tier(df["touch_tier"])
+        c.problem(
+            "touch_tier",
+            "unknown_value",
+            "repaired",
+            df["touch_tier"].notna() & tier.isna(),
+            "touch_tier must be high / low / tech; set to missing (ARR thresholds decide)",
+            df["touch_tier"],
+        )
+        df = df.assign(touch_tier=tier.astype(object).where(tier.notna()))
+    return df
+
+
+def _unknown_and_early(
+    df: pd.DataFrame, table: str, time_col: str, accounts: pd.DataFrame, c: _TableCleaner
+) -> pd.DataFrame:
+    created = df["account_id"].map(accounts.set_index("account_id")["created_at"])
+    unknown = created.isna()
+    c.df = df
+    c.problem(
+        "account_id",
+        "unknown_account",
+        "repaired",
+        unknown,
+        "account_id not in accounts; rows dropped",
+        df["account_id"],
+    )
+    df = df.loc[~unknown]
+    created = created.loc[~unknown]
+    early = df[time_col] < created
+    if table == "contracts":
+        c.problem(
+            time_col,
+            "before_created_at",
+            "repaired",
+            early,
+            "dated before the account's created_at; moved to created_at",
+            df[time_col],
+        )
+        df = df.assign(effective_at=df[time_col].where(~early, created))
+    else:
+        c.problem(
+            time_col,
+            "before_created_at",
+            "repaired",
+            early,
+            "dated before the account's created_at; rows dropped",
+            df[time_col],
+        )
+        df = df.loc[~early]
+    return df
+
+
+def _table_specific(table: str, df: pd.DataFrame, c: _TableCleaner) -> pd.DataFrame:
+    c.df = df
+    if table == "tickets":
+        if "ticket_id" in df.columns:
+            dup = df["ticket_id"].notna() & df.duplicated("ticket_id", keep="first")
+            c.problem(
+                "ticket_id",
+                "duplicate_id",
+                "repaired",
+                dup,
+                "duplicate ticket_id; first kept",
+                df["ticket_id"],
+            )
+            df = df.loc[~dup]
+        if "closed_at" in df.columns:
+            bad = df["closed_at"] < df["opened_at"]
+            c.df = df
+            c.problem(
+                "closed_at",
+                "before_opened_at",
+                "repaired",
+                bad,
+                "closed before opened; set to missing",
+                df["closed_at"],
+            )
+            df = df.assign(closed_at=df["closed_at"].mask(bad))
+    elif table == "surveys":
+        if "score" in df.columns:
+            bad = (df["score"] < 0) | (df["score"] > 10)
+            c.problem(
+                "score",
+                "out_of_range",
+                "repaired",
+                bad,
+                "NPS score outside 0-10; set to missing",
+                df["score"],
+            )
+            df = df.assign(score=df["score"].mask(bad))
+        if "responded_at" in df.columns:
+            bad = df["responded_at"] < df["sent_at"]
+            c.problem(
+                "responded_at",
+                "before_sent_at",
+                "repaired",
+                bad,
+                "answered before sent; set to missing",
+                df["responded_at"],
+            )
+            df = df.assign(responded_at=df["responded_at"].mask(bad))
+    elif table == "touchpoints" and "direction" in df.columns:
+        d = df["direction"].astype("string").str.lower().str.strip()
+        bad = d.notna() & ~d.isin(["inbound", "outbound"])
+        c.problem(
+            "direction",
+            "unknown_value",
+            "repaired",
+            bad,
+            "direction must be inbound / outbound; set to missing",
+            df["direction"],
+        )
+        df = df.assign(direction=d.astype(object).where(~bad & d.notna()))
+    elif table == "churn_events":
+        df = df.sort_values(["account_id", "churned_at"], kind="stable")
+        again = df.duplicated("account_id", keep="first")
+        c.df = df
+        c.problem(
+            "account_id",
+            "several_churns",
+            "repaired",
+            again,
+            "account has several churn events; the first one is used",
+            df["account_id"],
+        )
+        df = df.loc[~again]
+    return df
+
+
+def _cut(
+    df: pd.DataFrame, table: str, time_col: str, as_of: date | None, now: datetime, c: _TableCleaner
+) -> pd.DataFrame:
+    c.df = df
+    future = df[time_col] >= pd.Timestamp(now.replace(tzinfo=None))
+    c.problem(
+        time_col,
+        "in_future",
+        "repaired",
+        future,
+        f"dated in the future (after {now:%Y-%m-%d %H:%M} UTC); rows dropped",
+        df[time_col],
+    )
+    df = df.loc[~future]
+    if as_of is not None:
+        late = df[time_col] >= cutoff(as_of)
+        n = int(late.sum())
+        if n:
+            c.report.add(
+                Problem(
+                    table,
+                    time_col,
+                    "after_as_of",
+                    "info",
+                    n,
+                    f"dated after --as-of {as_of}; ignored",
+                )
+            )
+        df = df.loc[~late]
+        # Later facts about an earlier row (a ticket closed after as_of) are not known yet.
+        for col in TABLES[table].columns:
+            if col.kind == "timestamp" and col.name != time_col and col.name in df.columns:
+                df = df.assign(**{col.name: df[col.name].mask(df[col.name] >= cutoff(as_of))})
+    return df
+
+
+# --------------------------------------------------------------------------------------- entry
+def tables_from_frames(
+    frames: Mapping[str, pd.DataFrame],
+    config: Config | None = None,
+    as_of: date | None = None,
+    *,
+    source: str = "frames",
+    now: datetime | None = None,
+    report: ValidationReport | None = None,
+    strict: bool = True,
+) -> Tables:
+    """Validate and repair in-memory contract tables (the path every loader goes through).
+
+    Args:
+        frames: table name -> raw frame (any column types; CSV-like strings are parsed).
+        config: run configuration (column renames, thresholds).
+        as_of: ignore rows dated after this day; defaults to the last day with data.
+        source: name used in messages (e.g. the data directory).
+        now: the current time (rows after it are in the future); defaults to the clock.
+        report: a report to add to (e.g. one with file-reading problems).
+        strict: raise :class:`DataContractError` on fatal problems.
+
+    Returns:
+        Cleaned tables with their validation report.
+    """
+    config = config or Config()
+    report = report or ValidationReport(source)
+    now = now or datetime.now(UTC)
+    out: dict[str, pd.DataFrame] = {}
+    for table in TABLE_NAMES:
+        if table not in frames:
+            if table not in report.tables_missing:
+                report.tables_missing.append(table)
+            continue
+        spec = TABLES[table]
+        df = frames[table].copy()
+        df.columns = [str(col).strip() for col in df.columns]
+        df = df.rename(columns=config.columns.get(table, {}))
+        df = df.reset_index(drop=True)
+        report.rows_read[table] = len(df)
+        missing = [col for col in spec.required if col not in df.columns]
+        for col in missing:
+            renames = config.columns.get(table, {})
+            hint = (
+                f"; renames in config: {renames}"
+                if renames
+                else (f"; rename it in churnlens.yaml under columns: {table}:")
+            )
+            report.add(
+                Problem(
+                    table,
+                    col,
+                    "missing_column",
+                    "fatal",
+                    len(df),
+                    f"required column {col!r} is missing (found: "
+                    f"{', '.join(map(str, df.columns)) or 'no columns'}){hint}",
+                )
+            )
+        if missing:
+            continue
+        dupcols = df.columns[df.columns.duplicated()].tolist()
+        if dupcols:
+            report.add(
+                Problem(
+                    table,
+                    dupcols[0],
+                    "duplicate_column",
+                    "fatal",
+                    len(df),
+                    f"column(s) {dupcols} appear more than once",
+                )
+            )
+            continue
+        cleaner = _TableCleaner(spec, df, report, config.validation.max_invalid_fraction)
+        df = cleaner.coerce()
+        if table == "accounts":
+            df = _check_accounts(df, cleaner)
+        out[table] = df
+
+    if "accounts" not in out:
+        report.raise_if_fatal()
+        raise DataContractError(f"{source}: no usable accounts table")
+
+    accounts = out["accounts"]
+    c = _TableCleaner(TABLES["accounts"], accounts, report, config.validation.max_invalid_fraction)
+    accounts = _cut(accounts, "accounts", "created_at", as_of, now, c)
+    out["accounts"] = accounts
+    for table in TABLE_NAMES[1:]:
+        if table not in out:
+            continue
+        spec = TABLES[table]
+        assert spec.time_column is not None
+        c = _TableCleaner(spec, out[table], report, config.validation.max_invalid_fraction)
+        c.n_read = report.rows_read[table]
+        df = _unknown_and_early(out[table], table, spec.time_column, accounts, c)
+        df = _table_specific(table, df, c)
+        df = _cut(df, table, spec.time_column, as_of, now, c)
+        out[table] = df
+
+    if as_of is None:
+        last = max(
+            (out[t][TABLES[t].time_column].max() for t in out if len(out[t])),
+            default=pd.Timestamp(now.replace(tzinfo=None)),
+        )
+        as_of = (last if not pd.isna(last) else pd.Timestamp(now.replace(tzinfo=None))).date()
+    for table, df in out.items():
+        out[table] = df.reset_index(drop=True)
+        report.rows_kept[table] = len(df)
+    if strict:
+        report.raise_if_fatal()
+    return Tables(out, as_of, config, report)
+
+
+def load_tables(
+    data_dir: Path | str,
+    config: Config | None = None,
+    as_of: date | None = None,
+    *,
+    now: datetime | None = None,
+    strict: bool = True,
+) -> Tables:
+    """Read, validate and repair a data directory (raises on fatal problems when ``strict``)."""
+    data_dir = Path(data_dir)
+    report = ValidationReport(str(data_dir))
+    frames = read_data_dir(data_dir, report)
+    if "accounts" not in frames:
+        report.raise_if_fatal()
+    if strict:
+        report.raise_if_fatal()
+    return tables_from_frames(
+        frames, config, as_of, source=str(data_dir), now=now, report=report, strict=strict
+    )
+
+
+def validate(
+    data_dir: Path | str,
+    config: Config | None = None,
+    as_of: date | None = None,
+    *,
+    now: datetime | None = None,
+) -> ValidationReport:
+    """Check a data directory and return every problem found (never raises on bad data)."""
+    data_dir = Path(data_dir)
+    report = ValidationReport(str(data_dir))
+    frames = read_data_dir(data_dir, report)
+    if "accounts" in frames:
+        with contextlib.suppress(DataContractError):
+            tables_from_frames(
+                frames, config, as_of, source=str(data_dir), now=now, report=report, strict=False
+            )
+    return report
+
+
+def data_digest(data_dir: Path | str) -> str:
+    """SHA-256 over the contract files in ``data_dir`` (names and bytes), for run records."""
+    import hashlib
+
+    h = hashlib.sha256()
+    data_dir = Path(data_dir)
+    for table in TABLE_NAMES:
+        for path in find_table_file(data_dir, table):
+            h.update(path.name.encode())
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+    cfg = data_dir / "churnlens.yaml"
+    if cfg.exists():
+        h.update(cfg.read_bytes())
+    return h.hexdigest()
+
+
+def week_floor(ts: pd.Series) -> pd.Series:
+    """Monday 00:00 of the ISO week holding each timestamp."""
+    d = ts.dt.normalize()
+    return d - pd.to_timedelta(d.dt.weekday, unit="D")
+
+
+def last_complete_week_start(as_of: date) -> date:
+    """Monday of the last week that ended on or before ``as_of`` (weeks run Monday-Sunday)."""
+    return as_of - timedelta(days=(as_of.weekday() + 1) % 7 + 6)

@@ -1,0 +1,71 @@
+"""Contract and renewal: revenue, contraction, downgrades, the approaching renewal.
+
+``arr`` and ``seats`` come from the contract in force at the end of each week. Without a contracts
+table they fall back to the accounts table's current values, which are static (not point in time).
+``renewal_date`` is the account's next renewal as exported today; for an earlier ``as_of`` it is
+rolled back by whole years, which assumes annual terms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._math import change, flag
+from .registry import indicator
+
+_YEAR_DAYS = 365.2425
+
+
+@indicator(
+    family="commercial",
+    direction="none",
+    unit="currency",
+    source="contracts",
+    en="ARR {value:,.0f}",
+    ja="ARR {value:,.0f}",
+)
+def arr(now_arr: pd.Series, profile_arr: pd.Series) -> pd.Series:
+    """Annual recurring revenue in force (contract, else the account's current ARR)."""
+    return now_arr.fillna(profile_arr)
+
+
+@indicator(
+    family="commercial",
+    direction="down",
+    unit="ratio",
+    source="contracts",
+    en="Seats {trend} {abs:.0%} over the last 13 weeks",
+    ja="直近13週間で席数が{abs:.0%}{trend}",
+)
+def seats_change_13w(now_seats: pd.Series, ago13_seats: pd.Series) -> pd.Series:
+    """Relative change in licensed seats over the last 13 weeks (contraction < 0)."""
+    return change(now_seats, ago13_seats)
+
+
+@indicator(
+    family="commercial",
+    direction="up",
+    unit="flag",
+    source="contracts",
+    en="ARR went down in the last 13 weeks (downgrade)",
+    ja="直近13週間でARRが減少（ダウングレード）",
+)
+def downgraded_13w(now_arr: pd.Series, ago13_arr: pd.Series) -> pd.Series:
+    """1 when ARR in force is lower than 13 weeks ago."""
+    return flag(now_arr < ago13_arr, now_arr.notna() & ago13_arr.notna())
+
+
+@indicator(
+    family="commercial",
+    direction="down",
+    unit="weeks",
+    source="accounts",
+    en="Renewal in {value:.0f} weeks",
+    ja="更新まで{value:.0f}週間",
+)
+def weeks_to_renewal(days_to_renewal_date: pd.Series) -> pd.Series:
+    """Weeks until the next renewal (annual anniversaries of the account's renewal date)."""
+    return pd.Series(
+        np.mod(days_to_renewal_date, _YEAR_DAYS) / 7.0, index=days_to_renewal_date.index
+    )

@@ -1,0 +1,77 @@
+"""Lifecycle: tenure, the risky first 90 days, onboarding and time to value."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ._math import flag
+from .registry import indicator
+
+ONBOARDED_CORE_WEEKS = 3
+
+
+@indicator(
+    family="lifecycle",
+    direction="down",
+    unit="weeks",
+    source="accounts",
+    en="Customer for {value:.0f} weeks",
+    ja="契約から{value:.0f}週間",
+)
+def tenure_weeks(tenure_days: pd.Series) -> pd.Series:
+    """Weeks since the account was created."""
+    return tenure_days / 7.0
+
+
+@indicator(
+    family="lifecycle",
+    direction="up",
+    unit="flag",
+    source="accounts",
+    en="In the first 90 days, when churn is most common",
+    ja="解約が最も多い契約後90日以内",
+)
+def in_first_90_days(tenure_days: pd.Series) -> pd.Series:
+    """1 while the account is less than 90 days old."""
+    return flag(tenure_days < 90, tenure_days.notna())
+
+
+@indicator(
+    family="lifecycle",
+    direction="down",
+    unit="flag",
+    source="usage_events",
+    en="Onboarding complete (core features used in 3+ weeks)",
+    ja="オンボーディング完了（3週以上コア機能を利用）",
+)
+def onboarding_done(core_weeks_to_date: pd.Series) -> pd.Series:
+    """1 once core features have been used in at least 3 different weeks."""
+    return flag(core_weeks_to_date >= ONBOARDED_CORE_WEEKS, core_weeks_to_date.notna())
+
+
+@indicator(
+    family="lifecycle",
+    direction="down",
+    unit="flag",
+    source="usage_events",
+    en="Has reached first value (used a core feature)",
+    ja="初回の価値実感に到達（コア機能を利用）",
+)
+def value_reached(weeks_to_first_core: pd.Series, usage_known: pd.Series) -> pd.Series:
+    """1 once any core feature has been used."""
+    return flag(weeks_to_first_core.notna(), usage_known > 0)
+
+
+@indicator(
+    family="lifecycle",
+    direction="up",
+    unit="weeks",
+    source="usage_events",
+    en="Time to value: {value:.0f} weeks to first core-feature use (or still waiting)",
+    ja="価値実感までの期間: コア機能の初回利用まで{value:.0f}週間（未到達を含む）",
+)
+def time_to_value_weeks(
+    weeks_to_first_core: pd.Series, weeks_observed: pd.Series, usage_known: pd.Series
+) -> pd.Series:
+    """Weeks from start to first core-feature use; the tenure so far if not reached yet."""
+    return weeks_to_first_core.fillna(weeks_observed).where(usage_known > 0)

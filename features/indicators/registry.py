@@ -1,0 +1,124 @@
+"""The indicator registry: one pure function per indicator, its metadata declared next to it.
+
+An indicator function is named after the column it returns. Its parameters name its inputs: window
+aggregates from :mod:`.inputs` (e.g. ``logins_4w``) or other indicators; the resolver in
+:mod:`.compute` passes them in (Hamilton style). Metadata (family, risk direction, unit, the
+sentence a CSM reads in English and Japanese) is given once, in the decorator.
+
+Sentence templates are ``str.format`` strings with ``value`` (the indicator), ``abs`` (its absolute
+value) and ``trend`` (a word for its sign: up / down / unchanged, or 増加 / 減少 / 横ばい).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+Family = Literal[
+    "usage", "adoption", "support", "voice", "silence", "relationship", "lifecycle", "commercial"
+]
+Direction = Literal["up", "down", "none"]
+Lang = Literal["en", "ja"]
+
+FAMILIES: tuple[Family, ...] = (
+    "usage",
+    "adoption",
+    "support",
+    "voice",
+    "silence",
+    "relationship",
+    "lifecycle",
+    "commercial",
+)
+FAMILY_LABELS: dict[Family, dict[Lang, str]] = {
+    "usage": {"en": "Usage decline", "ja": "利用の減少"},
+    "adoption": {"en": "Adoption and breadth", "ja": "機能の定着・活用の幅"},
+    "support": {"en": "Support load", "ja": "サポート問い合わせ"},
+    "voice": {"en": "Voice of the customer", "ja": "顧客の声（NPS・アンケート）"},
+    "silence": {"en": "Silent customer", "ja": "サイレントカスタマー"},
+    "relationship": {"en": "Relationship", "ja": "関係性・接点"},
+    "lifecycle": {"en": "Lifecycle and onboarding", "ja": "ライフサイクル・オンボーディング"},
+    "commercial": {"en": "Contract and renewal", "ja": "契約・更新"},
+}
+_TREND: dict[Lang, tuple[str, str, str]] = {
+    "en": ("up", "down", "unchanged"),
+    "ja": ("増加", "減少", "横ばい"),
+}
+
+IndicatorFn = Callable[..., pd.Series]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """A registered indicator and its metadata."""
+
+    name: str
+    func: IndicatorFn
+    family: Family
+    direction: Direction
+    unit: str
+    description: str
+    en: str
+    ja: str
+    source: str
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Names of the function's parameters (its inputs)."""
+        return tuple(inspect.signature(self.func).parameters)
+
+
+REGISTRY: dict[str, Indicator] = {}
+
+
+def indicator(
+    *, family: Family, direction: Direction, unit: str, en: str, ja: str, source: str
+) -> Callable[[IndicatorFn], IndicatorFn]:
+    """Register the decorated function as the indicator named after it.
+
+    Args:
+        family: reason family the indicator explains.
+        direction: "up" when a higher value means more risk, "down" when less, else "none".
+        unit: unit of the value (e.g. "ratio", "weeks", "count", "share", "flag").
+        en: English sentence template for a CSM.
+        ja: Japanese sentence template.
+        source: contract table the indicator depends on ("accounts" for the profile).
+    """
+
+    def register(func: IndicatorFn) -> IndicatorFn:
+        name = func.__name__
+        if name in REGISTRY and REGISTRY[name].func is not func:
+            raise ValueError(f"indicator {name!r} registered twice")
+        doc = (inspect.getdoc(func) or "").split("\n")[0]
+        if not doc:
+            raise ValueError(f"indicator {name!r} needs a one-line docstring")
+        REGISTRY[name] = Indicator(name, func, family, direction, unit, doc, en, ja, source)
+        return func
+
+    return register
+
+
+def render(name: str, value: float, lang: Lang = "en") -> str:
+    """The CSM sentence for indicator ``name`` at ``value``."""
+    ind = REGISTRY[name]
+    template = ind.ja if lang == "ja" else ind.en
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    up, down, flat = _TREND[lang]
+    trend = up if value > 0 else down if value < 0 else flat
+    return template.format(value=value, abs=abs(value), trend=trend)
+
+
+def code_version() -> str:
+    """A digest of every registered indicator's source, recorded with each model."""
+    h = hashlib.sha256()
+    for name in sorted(REGISTRY):
+        h.update(name.encode())
+        h.update(inspect.getsource(REGISTRY[name].func).encode())
+    return h.hexdigest()[:16]

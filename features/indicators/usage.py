@@ -1,0 +1,87 @@
+"""Usage decline: how often the account logs in and whether that is falling."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ._math import change, ratio
+from .registry import indicator
+
+
+@indicator(
+    family="usage",
+    direction="down",
+    unit="count",
+    source="usage_events",
+    en="{value:.0f} logins in the last 4 weeks",
+    ja="直近4週間のログイン数は{value:.0f}回",
+)
+def logins_4w(sum_logins_4w: pd.Series) -> pd.Series:
+    """Logins in the last 4 complete weeks."""
+    return sum_logins_4w
+
+
+@indicator(
+    family="usage",
+    direction="down",
+    unit="ratio",
+    source="usage_events",
+    en="Logins {trend} {abs:.0%} in the last 4 weeks vs the prior 8",
+    ja="直近4週間のログインが前8週間比で{abs:.0%}{trend}",
+)
+def logins_change_4w_vs_prior_8w(
+    sum_logins_4w: pd.Series,
+    sum_logins_prior_8w: pd.Series,
+    weeks_4w: pd.Series,
+    weeks_prior_8w: pd.Series,
+) -> pd.Series:
+    """Change of the weekly login rate, last 4 weeks vs the 8 weeks before."""
+    return change(ratio(sum_logins_4w, weeks_4w), ratio(sum_logins_prior_8w, weeks_prior_8w))
+
+
+@indicator(
+    family="usage",
+    direction="down",
+    unit="share per week",
+    source="usage_events",
+    en="Login trend over 12 weeks: {value:+.1%} per week",
+    ja="12週間のログイン傾向: 週あたり{value:+.1%}",
+)
+def logins_slope_12w(slope_logins_12w: pd.Series) -> pd.Series:
+    """Least-squares slope of weekly logins over 12 weeks, relative to their mean."""
+    return slope_logins_12w
+
+
+@indicator(
+    family="usage",
+    direction="down",
+    unit="share",
+    source="usage_events",
+    en="{value:.0%} of seats active in the last 4 weeks",
+    ja="直近4週間のアクティブ率は席数の{value:.0%}",
+)
+def active_users_per_seat_4w(
+    sum_active_users_4w: pd.Series, weeks_4w: pd.Series, now_seats: pd.Series
+) -> pd.Series:
+    """Average weekly active users over the last 4 weeks per licensed seat."""
+    return ratio(ratio(sum_active_users_4w, weeks_4w), now_seats)
+
+
+@indicator(
+    family="usage",
+    direction="down",
+    unit="ratio",
+    source="usage_events",
+    en="Active users {trend} {abs:.0%} in the last 4 weeks vs the prior 8",
+    ja="直近4週間のアクティブユーザーが前8週間比で{abs:.0%}{trend}",
+)
+def active_users_change_4w_vs_prior_8w(
+    sum_active_users_4w: pd.Series,
+    sum_active_users_prior_8w: pd.Series,
+    weeks_4w: pd.Series,
+    weeks_prior_8w: pd.Series,
+) -> pd.Series:
+    """Change of average weekly active users, last 4 weeks vs the 8 weeks before."""
+    return change(
+        ratio(sum_active_users_4w, weeks_4w), ratio(sum_active_users_prior_8w, weeks_prior_8w)
+    )

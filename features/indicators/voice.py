@@ -1,0 +1,78 @@
+"""Voice of the customer: NPS level and change, detractors, survey response and silence."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ._math import flag, ratio
+from .registry import indicator
+
+
+@indicator(
+    family="voice",
+    direction="down",
+    unit="score 0-10",
+    source="surveys",
+    en="Last NPS answer: {value:.0f}/10",
+    ja="直近のNPS回答: {value:.0f}/10",
+)
+def nps_last(last_nps: pd.Series) -> pd.Series:
+    """The most recent NPS answer (0-10)."""
+    return last_nps
+
+
+@indicator(
+    family="voice",
+    direction="down",
+    unit="points",
+    source="surveys",
+    en="NPS {trend} {abs:.0f} points since the previous answer",
+    ja="NPSが前回の回答から{abs:.0f}ポイント{trend}",
+)
+def nps_change(last_nps: pd.Series, previous_nps: pd.Series) -> pd.Series:
+    """Last NPS answer minus the one before it."""
+    return last_nps - previous_nps
+
+
+@indicator(
+    family="voice",
+    direction="up",
+    unit="flag",
+    source="surveys",
+    en="The last NPS answer was a detractor (0-6)",
+    ja="直近のNPS回答は批判者（0〜6）",
+)
+def nps_detractor(nps_last: pd.Series) -> pd.Series:
+    """1 when the last NPS answer was 0-6."""
+    return flag(nps_last <= 6, nps_last.notna())
+
+
+@indicator(
+    family="voice",
+    direction="down",
+    unit="share",
+    source="surveys",
+    en="Answered {value:.0%} of surveys in the last 26 weeks",
+    ja="直近26週間のアンケート回答率は{value:.0%}",
+)
+def survey_response_rate_26w(
+    sum_surveys_answered_26w: pd.Series, sum_surveys_sent_26w: pd.Series
+) -> pd.Series:
+    """Surveys answered / surveys sent over the last 26 weeks (capped at 1)."""
+    return ratio(sum_surveys_answered_26w, sum_surveys_sent_26w).clip(upper=1.0)
+
+
+@indicator(
+    family="voice",
+    direction="up",
+    unit="weeks",
+    source="surveys",
+    en="No survey answered in {value:.0f} weeks",
+    ja="{value:.0f}週間アンケートへの回答なし",
+)
+def weeks_since_survey_answer(
+    since_surveys_answered: pd.Series, weeks_observed: pd.Series, sum_surveys_sent_26w: pd.Series
+) -> pd.Series:
+    """Weeks since the last survey answer (the whole tenure when there was none)."""
+    never = since_surveys_answered.isna() & sum_surveys_sent_26w.notna()
+    return since_surveys_answered.mask(never, weeks_observed)
