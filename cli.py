@@ -1,3 +1,361 @@
-"""x"""
-def app() -> None:
-    pass
+"""The ``churnlens`` command line: a thin layer over the package's functions.
+
+Every command exits 0 on success and 2 on bad input (data, config or options), printing what is
+wrong and where; no traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ChurnlensError
+
+app = typer.Typer(
+    name="churnlens",
+    help="Churn prediction for B2B SaaS customer success.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out_console = Console()
+T = TypeVar("T")
+
+DataOpt = Annotated[Path, typer.Option("--data", help="Data directory with the contract tables.")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="Config YAML (default: DATA/churnlens.yaml).")
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="YYYY-MM-DD: ignore every row dated after this day."),
+]
+
+
+def _run(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except ChurnlensError as err:
+        console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
+        raise typer.Exit(err.exit_code) from None
+
+
+def _parse_date(value: str | None, option: str = "--as-of") -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ChurnlensError(f"{option}: expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _load(data: Path, config: Path | None, as_of: str | None) -> Any:
+    from .config import load_config
+    from .features.contract import load_tables
+
+    cfg = load_config(config, data)
+    tables = load_tables(data, cfg, _parse_date(as_of))
+    _print_repairs(tables.report)
+    return tables
+
+
+def _print_repairs(report: Any) -> None:
+    repaired = [p for p in report.problems if p.severity != "fatal"]
+    if repaired:
+        console.print(
+            f"[yellow]{len(repaired)} data problem(s) repaired or ignored[/] "
+            "(run `churnlens validate` for details):"
+        )
+        for p in repaired[:8]:
+            console.print(f"  {p}", highlight=False, markup=False)
+        if len(repaired) > 8:
+            console.print(f"  ... and {len(repaired) - 8} more")
+
+
+@app.command()
+def validate(
+    data: DataOpt,
+    config: ConfigOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check a data directory against the data contract and report every problem."""
+
+    def go() -> None:
+        from .config import load_config
+        from .features.contract import validate as run_validate
+
+        cfg = load_config(config, data)
+        report = run_validate(data, cfg, _parse_date(as_of))
+        if as_json:
+            out_console.print_json(json.dumps(report.to_dict(), default=str))
+        else:
+            _print_report(report)
+        if not report.ok:
+            raise typer.Exit(2)
+
+    _run(go)
+
+
+def _print_report(report: Any) -> None:
+    t = Table(title=f"churnlens validate {report.source}", show_lines=False)
+    for col in ("table", "rows read", "rows kept"):
+        t.add_column(col, justify="right" if col != "table" else "left")
+    for name, n in report.rows_read.items():
+        t.add_row(name, str(n), str(report.rows_kept.get(name, "-")))
+    for name in report.tables_missing:
+        t.add_row(name, "-", "missing: unknown (not zero)")
+    out_console.print(t)
+    if not report.problems:
+        out_console.print("[green]No problems found.[/]")
+        return
+    p_table = Table(show_lines=False)
+    for col in ("severity", "table", "column", "rows", "problem", "examples"):
+        p_table.add_column(col, overflow="fold")
+    colour = {"fatal": "red", "repaired": "yellow", "info": "cyan"}
+    for p in report.problems:
+        p_table.add_row(
+            f"[{colour[p.severity]}]{p.severity}[/]",
+            p.table,
+            p.column or "",
+            str(p.count),
+            p.message,
+            "; ".join(p.examples),
+        )
+    out_console.print(p_table)
+    n_fatal = len(report.fatal)
+    if n_fatal:
+        out_console.print(f"[bold red]{n_fatal} fatal problem(s): the pipeline would stop.[/]")
+    else:
+        out_console.print("[green]Usable:[/] repairable problems are handled as listed.")
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the tables into.")],
+    accounts: Annotated[int, typer.Option("--accounts", min=1, help="Number of accounts.")] = 5000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
+    weeks: Annotated[int, typer.Option("--weeks", min=20, help="Weeks simulated.")] = 104,
+) -> None:
+    """Simulate a B2B SaaS customer base with ground-truth churn probabilities."""
+
+    def go() -> None:
+        from .datasets.simulator import SimulatorConfig, write_base
+        from .datasets.simulator import simulate as run_sim
+
+        t0 = time.perf_counter()
+        base = run_sim(SimulatorConfig(n_accounts=accounts, seed=seed, weeks=weeks))
+        write_base(base, out)
+        rows = ", ".join(f"{k} {len(v):,}" for k, v in base.tables.items())
+        console.print(
+            f"simulated {accounts:,} accounts to {out} in "
+            f"{time.perf_counter() - t0:.1f}s (data ends {base.end}): {rows}"
+        )
+
+    _run(go)
+
+
+class Source(str, Enum):
+    """Public datasets with an adapter."""
+
+    fightchurn = "fightchurn"
+    ravenstack = "ravenstack"
+
+
+@app.command("import")
+def import_(
+    source_kind: Annotated[Source, typer.Argument(help="Which dataset format.")],
+    source: Annotated[Path, typer.Option("--source", help="Folder with the original files.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write contract tables into.")],
+) -> None:
+    """Convert a public dataset into contract tables."""
+
+    def go() -> None:
+        if not source.is_dir():
+            raise ChurnlensError(f"--source {source}: not a directory")
+        if source_kind is Source.fightchurn:
+            from .datasets.fightchurn import import_fightchurn as run
+        else:
+            from .datasets.ravenstack import import_ravenstack as run
+        report = run(source, out)
+        console.print(f"wrote {out}: " + ", ".join(f"{k} {v:,}" for k, v in report.rows.items()))
+        for note in report.notes:
+            ex = f" e.g. {', '.join(note.examples)}" if note.examples else ""
+            where = f"{note.table}.{note.column}" if note.column else note.table
+            console.print(
+                f"  [yellow]{where}[/]: {note.message} ({note.count} rows){ex}", highlight=False
+            )
+
+    _run(go)
+
+
+@app.command()
+def timeline(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Output .csv, .csv.gz or .parquet file.")],
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the weekly account timeline (stage 1), as of a date."""
+
+    def go() -> None:
+        from .features.io import check_output_path, write_frame
+        from .features.timeline import build_timeline
+
+        check_output_path(out)
+        tables = _load(data, config, as_of)
+        tl = build_timeline(tables)
+        write_frame(tl, out)
+        console.print(
+            f"timeline as of {tables.as_of}: {tl['account_id'].nunique():,} accounts, "
+            f"{len(tl):,} account-weeks -> {out}"
+        )
+
+    _run(go)
+
+
+@app.command()
+def indicators(
+    data: DataOpt,
+    as_of: AsOfOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write every account's indicators here.")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="Riskiest accounts to show.")] = 10,
+    config: ConfigOpt = None,
+    lang: Annotated[str, typer.Option("--lang", help="en or ja.")] = "en",
+) -> None:
+    """Leading indicators for every account alive at a date, riskiest-looking first."""
+
+    def go() -> None:
+        from .features.indicators import compute_indicators
+        from .features.io import check_output_path, write_frame
+        from .features.timeline import build_timeline
+        from .training.baselines import health_score
+
+        if lang not in ("en", "ja"):
+            raise ChurnlensError(f"--lang: expected en or ja, got {lang!r}")
+        if out is not None:
+            check_output_path(out)
+        tables = _load(data, config, as_of)
+        tl = build_timeline(tables)
+        alive = _alive_accounts(tables)
+        ind = compute_indicators(tl, alive, as_of=tables.as_of)
+        ind.insert(2, "health_score", health_score(ind))
+        if out is not None:
+            write_frame(ind, out)
+            console.print(f"indicators for {len(ind):,} accounts -> {out}")
+        _print_riskiest(ind, alive, top, lang)
+
+    _run(go)
+
+
+def _alive_accounts(tables: Any) -> Any:
+    from .features.contract import cutoff
+
+    acc = tables.accounts
+    churn = tables.get("churn_events")
+    if churn is None or churn.empty:
+        return acc
+    gone = churn.loc[churn["churned_at"] < cutoff(tables.as_of), "account_id"]
+    return acc.loc[~acc["account_id"].isin(gone)]
+
+
+def _print_riskiest(ind: Any, accounts: Any, top: int, lang: str) -> None:
+    from .features.indicators import render
+    from .training.baselines import HEALTH_RULES
+
+    if top == 0 or ind.empty:
+        return
+    worst = ind.sort_values(["health_score", "account_id"]).head(top)
+    names = accounts.set_index("account_id")["name"] if "name" in accounts else None
+    t = Table(
+        title=f"{top} riskiest-looking accounts by rule-based health "
+        f"(as of {ind['as_of'].iloc[0]:%Y-%m-%d}; no model trained yet)"
+    )
+    t.add_column("account")
+    t.add_column("health", justify="right")
+    t.add_column("ARR", justify="right")
+    t.add_column("warning signs", overflow="fold")
+    for _, row in worst.iterrows():
+        signs: list[str] = []
+        for name, cond, _points in HEALTH_RULES:
+            op, thr = cond.split()
+            v = row[name]
+            if v != v:  # NaN
+                continue
+            hit = {
+                "<=": v <= float(thr),
+                "<": v < float(thr),
+                ">=": v >= float(thr),
+                ">": v > float(thr),
+            }[op]
+            sentence = render(name, float(v), lang)  # type: ignore[arg-type]
+            if hit and sentence not in signs:
+                signs.append(sentence)
+        label = str(row["account_id"])
+        if names is not None and isinstance(names.get(row["account_id"]), str):
+            label += f"\n{names[row['account_id']]}"
+        arr = row["arr"]
+        t.add_row(
+            label,
+            f"{row['health_score']:.0f}",
+            "-" if arr != arr else f"{arr:,.0f}",
+            "\n".join(signs[:4]) or "-",
+        )
+    out_console.print(t)
+
+
+@app.command()
+def snapshots(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Output .csv or .parquet file.")],
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write labelled training snapshots with their indicators."""
+
+    def go() -> None:
+        from .features.indicators import compute_indicators
+        from .features.io import check_output_path, write_frame
+        from .features.snapshots import build_snapshots
+        from .features.timeline import build_timeline
+
+        check_output_path(out)
+        tables = _load(data, config, as_of)
+        snaps = build_snapshots(tables)
+        ind = compute_indicators(build_timeline(tables), tables.accounts, snaps)
+        table = snaps.merge(ind, on=["account_id", "as_of"], how="left")
+        write_frame(table, out)
+        console.print(
+            f"{len(table):,} snapshots over {table['as_of'].nunique()} dates, "
+            f"{int(table['label'].sum()):,} positive -> {out}"
+        )
+
+    _run(go)
+
+
+if __name__ == "__main__":
+    app()

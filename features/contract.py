@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 Severity = Literal["fatal", "repaired", "info"]
 TOUCH_TIERS = ("high", "low", "tech")
 _MAX_EXAMPLES = 3
+# Checks that, when they hit most of a table, mean the export format is wrong (fatal).
+_FORMAT_CHECKS = frozenset(
+    {"unparseable_timestamp", "missing_timestamp", "missing_id", "not_a_number", "not_a_bool"}
+)
 
 
 @dataclass
@@ -287,7 +291,12 @@ class _TableCleaner:
         n = int(mask.sum())
         if n == 0:
             return
-        if severity == "repaired" and self.n_read and n / self.n_read > self.max_invalid:
+        if (
+            severity == "repaired"
+            and check in _FORMAT_CHECKS
+            and self.n_read
+            and n / self.n_read > self.max_invalid
+        ):
             severity = "fatal"
             message += (
                 f" — {n / self.n_read:.0%} of the table, above validation.max_invalid_fraction; "
@@ -659,7 +668,9 @@ def tables_from_frames(
         cleaner = _TableCleaner(spec, df, report, config.validation.max_invalid_fraction)
         df = cleaner.coerce()
         if table == "accounts":
-            df = _check_accounts(df, cleaner)
+            # Conflicting duplicates are reported as fatal; keep the first so the rest of the
+            # data can still be checked (validate reports everything at once).
+            df = _check_accounts(df, cleaner).drop_duplicates("account_id")
         out[table] = df
 
     if "accounts" not in out:
@@ -757,7 +768,7 @@ def data_digest(data_dir: Path | str) -> str:
 def week_floor(ts: pd.Series) -> pd.Series:
     """Monday 00:00 of the ISO week holding each timestamp."""
     d = ts.dt.normalize()
-    return d - pd.to_timedelta(d.dt.weekday, unit="D")
+    return d - pd.to_timedelta(d.dt.day_of_week, unit="D")
 
 
 def last_complete_week_start(as_of: date) -> date:

@@ -125,13 +125,13 @@ def account_span(tables: Tables, as_of: date) -> pd.DataFrame:
     """First and last timeline week per account (created week .. min(as_of, churn week))."""
     acc = tables.accounts[["account_id", "created_at"]]
     first = acc["created_at"].dt.normalize()
-    first = first - pd.to_timedelta(first.dt.weekday, unit="D")
+    first = first - pd.to_timedelta(first.dt.day_of_week, unit="D")
     last_complete = pd.Timestamp(last_complete_week_start(as_of))
     last = pd.Series(last_complete, index=acc.index)
     churn = tables.get("churn_events")
     if churn is not None and len(churn):
         churned = acc["account_id"].map(churn.set_index("account_id")["churned_at"])
-        cw = churned.dt.normalize() - pd.to_timedelta(churned.dt.weekday, unit="D")
+        cw = churned.dt.normalize() - pd.to_timedelta(churned.dt.day_of_week, unit="D")
         last = last.where(cw.isna() | (cw > last), cw)
     span = pd.DataFrame({"account_id": acc["account_id"], "first_week": first, "last_week": last})
     return span.loc[span["first_week"] <= span["last_week"]].reset_index(drop=True)
@@ -180,6 +180,9 @@ def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
                 continue
             time_col = TABLES[source].time_column
             df = df.loc[df[time_col] < cutoff(as_of)]
+            # Whether a column is known depends on the export's columns, never on row values
+            # (which would let later rows change earlier weeks).
+            has_col = set(df.columns)
             if source == "usage_events":
                 if "user_id" not in df.columns:
                     df = df.assign(user_id=None)
@@ -212,9 +215,9 @@ def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
             out = out.merge(part, on=["account_id", "week_start"], how="left")
             fill = [c for c in cols if c not in ("seats", "arr", "nps_sum")]
             out[fill] = out[fill].fillna(0)
-            if source == "usage_events" and df["user_id"].isna().all():
+            if source == "usage_events" and "user_id" not in has_col:
                 out["active_users"] = float("nan")
-            if source == "touchpoints" and df["direction"].isna().all():
+            if source == "touchpoints" and "direction" not in has_col:
                 out["touches_inbound"] = float("nan")
             con.unregister(source)
     finally:

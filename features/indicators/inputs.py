@@ -48,7 +48,7 @@ def request_frame(
 
 def last_complete_week(as_of: pd.Series) -> pd.Series:
     """Monday of the last week (Mon-Sun) ending on or before each date."""
-    back = (as_of.dt.weekday + 1) % 7 + 6
+    back = (as_of.dt.day_of_week + 1) % 7 + 6
     return (as_of - pd.to_timedelta(back, unit="D")).astype("datetime64[us]")
 
 

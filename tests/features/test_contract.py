@@ -1,0 +1,197 @@
+"""Unit tests of the data contract: every problem is named, counted and handled as documented."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from churnlens.config import Config, config_from_dict, load_config
+from churnlens.errors import ConfigError, DataContractError
+from churnlens.features.contract import last_complete_week_start, load_tables, validate
+
+from ..conftest import make_tables
+
+
+def _problem(tables_or_report, check: str, table: str):
+    report = getattr(tables_or_report, "report", tables_or_report)
+    found = [p for p in report.problems if p.check == check and p.table == table]
+    assert found, f"no {check} problem for {table}: {[str(p) for p in report.problems]}"
+    return found[0]
+
+
+def test_missing_required_column_is_fatal_and_names_table_and_column(tiny_frames):
+    tiny_frames["usage_events"] = tiny_frames["usage_events"].drop(columns=["event"])
+    with pytest.raises(DataContractError) as err:
+        make_tables(tiny_frames)
+    msg = str(err.value)
+    assert "usage_events.event" in msg and "required column 'event' is missing" in msg
+
+
+def test_missing_optional_table_is_unknown_not_empty(tiny_frames):
+    t = make_tables(tiny_frames)
+    assert t.available("usage_events")
+    assert not t.available("tickets") and t.get("tickets") is None
+    assert "tickets" in t.report.tables_missing
+
+
+def test_unparseable_timestamp_rows_dropped_with_count_and_example(tiny_frames):
+    ev = tiny_frames["usage_events"].copy()
+    ev.loc[1, "occurred_at"] = "31/02/2024"
+    tiny_frames["usage_events"] = ev
+    t = make_tables(tiny_frames)
+    p = _problem(t, "unparseable_timestamp", "usage_events")
+    assert p.count == 1 and p.severity == "repaired" and p.column == "occurred_at"
+    assert "row 2" in p.examples[0] and "31/02/2024" in p.examples[0]
+    assert len(t.get("usage_events")) == 3
+
+
+def test_mostly_unparseable_column_becomes_fatal(tiny_frames):
+    ev = tiny_frames["usage_events"].copy()
+    ev["occurred_at"] = ["01/02/2024", "02/02/2024", "03/02/2024", "2024-01-09"]
+    tiny_frames["usage_events"] = ev
+    with pytest.raises(DataContractError, match="max_invalid_fraction"):
+        make_tables(tiny_frames)
+
+
+def test_events_for_unknown_accounts_and_before_created_are_dropped_and_counted(tiny_frames):
+    ev = tiny_frames["usage_events"].copy()
+    ev.loc[len(ev)] = ["zz", "2024-01-10", "login", "u9"]
+    ev.loc[len(ev)] = ["b", "2024-01-02", "login", "u9"]  # b was created 2024-01-08
+    tiny_frames["usage_events"] = ev
+    t = make_tables(tiny_frames)
+    assert _problem(t, "unknown_account", "usage_events").count == 1
+    early = _problem(t, "before_created_at", "usage_events")
+    assert early.count == 1 and "row 6" in early.examples[0]
+    assert len(t.get("usage_events")) == 4
+
+
+def test_contract_before_creation_is_moved_not_dropped(tiny_frames):
+    tiny_frames["contracts"] = pd.DataFrame(
+        {"account_id": ["a"], "effective_at": ["2023-12-20"], "arr": [12000], "seats": [10]}
+    )
+    t = make_tables(tiny_frames)
+    assert _problem(t, "before_created_at", "contracts").count == 1
+    assert t.get("contracts")["effective_at"].iloc[0] == pd.Timestamp("2024-01-01")
+
+
+def test_future_rows_dropped_and_rows_after_as_of_ignored_as_info(tiny_frames):
+    ev = tiny_frames["usage_events"].copy()
+    ev.loc[len(ev)] = ["a", "2099-01-01", "login", "u1"]
+    tiny_frames["usage_events"] = ev
+    t = make_tables(tiny_frames, as_of=date(2024, 1, 10))
+    assert _problem(t, "in_future", "usage_events").count == 1
+    info = _problem(t, "after_as_of", "usage_events")
+    assert info.severity == "info" and info.count == 1  # the 2024-01-16 login
+    assert t.get("usage_events")["occurred_at"].max() < pd.Timestamp("2024-01-11")
+
+
+def test_negative_quantity_and_bad_numbers(tiny_frames):
+    ev = tiny_frames["usage_events"].copy()
+    ev["quantity"] = ["1", "-3", "2", "inf"]
+    tiny_frames["usage_events"] = ev
+    acc = tiny_frames["accounts"].copy()
+    acc.loc[0, "arr"] = "lots"
+    tiny_frames["accounts"] = acc
+    t = make_tables(tiny_frames)
+    assert _problem(t, "negative", "usage_events").count == 1
+    assert _problem(t, "infinite", "usage_events").count == 1
+    assert _problem(t, "not_a_number", "accounts").column == "arr"
+    assert pd.isna(t.accounts.set_index("account_id").loc["a", "arr"])
+
+
+def test_duplicate_accounts_identical_repaired_conflicting_fatal(tiny_frames):
+    acc = tiny_frames["accounts"]
+    tiny_frames["accounts"] = pd.concat([acc, acc.iloc[[0]]], ignore_index=True)
+    t = make_tables(tiny_frames)
+    assert _problem(t, "duplicate_id", "accounts").severity == "repaired"
+    assert len(t.accounts) == 2
+    other = acc.iloc[[0]].assign(arr="1")
+    tiny_frames["accounts"] = pd.concat([acc, other], ignore_index=True)
+    with pytest.raises(DataContractError, match="different values"):
+        make_tables(tiny_frames)
+
+
+def test_churn_for_unknown_account_and_several_churns(tiny_frames):
+    tiny_frames["churn_events"] = pd.DataFrame(
+        {
+            "account_id": ["a", "a", "nobody"],
+            "churned_at": ["2024-03-01", "2024-02-01", "2024-02-01"],
+        }
+    )
+    t = make_tables(tiny_frames)
+    assert _problem(t, "unknown_account", "churn_events").count == 1
+    assert _problem(t, "several_churns", "churn_events").count == 1
+    assert t.get("churn_events")["churned_at"].tolist() == [pd.Timestamp("2024-02-01")]
+
+
+def test_timezones_are_converted_to_utc():
+    t = make_tables(
+        {"accounts": pd.DataFrame({"account_id": ["x"], "created_at": ["2024-01-01T08:00+09:00"]})}
+    )
+    assert t.accounts["created_at"].iloc[0] == pd.Timestamp("2023-12-31 23:00")
+
+
+def test_ticket_closed_after_as_of_is_not_known_yet():
+    frames = {
+        "accounts": pd.DataFrame({"account_id": ["x"], "created_at": ["2024-01-01"]}),
+        "tickets": pd.DataFrame(
+            {"account_id": ["x"], "opened_at": ["2024-01-02"], "closed_at": ["2024-02-01"]}
+        ),
+    }
+    t = make_tables(frames, as_of=date(2024, 1, 20))
+    assert t.get("tickets")["closed_at"].isna().all()
+
+
+def test_validate_reports_without_raising_and_load_raises(tmp_path: Path):
+    (tmp_path / "accounts.csv").write_text("id,created_at\n1,2024-01-01\n")
+    report = validate(tmp_path)
+    assert not report.ok
+    assert report.fatal[0].table == "accounts" and report.fatal[0].column == "account_id"
+    with pytest.raises(DataContractError, match="account_id"):
+        load_tables(tmp_path)
+
+
+def test_missing_accounts_file_and_two_files_for_one_table(tmp_path: Path):
+    report = validate(tmp_path)
+    assert report.fatal[0].check == "missing_table"
+    (tmp_path / "accounts.csv").write_text("account_id,created_at\n1,2024-01-01\n")
+    (tmp_path / "tickets.csv").write_text("account_id,opened_at\n1,2024-01-02\n")
+    pd.DataFrame({"account_id": ["1"], "opened_at": ["2024-01-02"]}).to_parquet(
+        tmp_path / "tickets.parquet"
+    )
+    report = validate(tmp_path)
+    assert [p.check for p in report.fatal] == ["ambiguous_table"]
+
+
+def test_config_renames_columns_and_rejects_bad_keys(tmp_path: Path, tiny_frames):
+    acc = tiny_frames["accounts"].rename(columns={"account_id": "customer", "created_at": "since"})
+    tiny_frames["accounts"] = acc
+    cfg = config_from_dict(
+        {"columns": {"accounts": {"customer": "account_id", "since": "created_at"}}}
+    )
+    t = make_tables(tiny_frames, config=cfg)
+    assert list(t.accounts["account_id"]) == ["a", "b"]
+    with pytest.raises(ConfigError, match=r"labels\.horizon_weeks"):
+        config_from_dict({"labels": {"horizon_weeks": 0}})
+    with pytest.raises(ConfigError, match="not a column of accounts"):
+        config_from_dict({"columns": {"accounts": {"x": "nonsense"}}})
+    (tmp_path / "churnlens.yaml").write_text("events:\n  login: [sign_in]\n  bogus: 1\n")
+    with pytest.raises(ConfigError, match=r"events.bogus"):
+        load_config(None, tmp_path)
+    (tmp_path / "churnlens.yaml").write_text("events:\n  login: [sign_in]\n")
+    assert load_config(None, tmp_path).events.login == ("sign_in",)
+    assert load_config(None, None) == Config()
+
+
+@pytest.mark.parametrize(
+    ("as_of", "monday"),
+    [
+        (date(2024, 1, 7), date(2024, 1, 1)),  # a Sunday: its own week is complete
+        (date(2024, 1, 8), date(2024, 1, 1)),  # a Monday: the week just ended
+        (date(2024, 1, 13), date(2024, 1, 1)),  # a Saturday: this week is not over
+    ],
+)
+def test_last_complete_week(as_of: date, monday: date):
+    assert last_complete_week_start(as_of) == monday

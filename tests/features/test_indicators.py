@@ -1,0 +1,174 @@
+"""Stage 2: indicator metadata, values on tiny timelines, and missing sources."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnlens.features.indicators import (
+    FAMILIES,
+    INDICATORS,
+    REGISTRY,
+    compute_indicators,
+    render,
+)
+from churnlens.features.schema import TIMELINE_COLUMNS
+
+from ..conftest import weekly
+
+PROFILE = pd.DataFrame(
+    {"account_id": ["a"], "created_at": [pd.Timestamp("2024-01-01")], "seats": [10.0]}
+)
+
+
+def _full(df: pd.DataFrame, fill: float = 0.0) -> pd.DataFrame:
+    for col in TIMELINE_COLUMNS:
+        if col not in df.columns:
+            df[col] = fill
+    return df
+
+
+def _at(tl: pd.DataFrame, as_of: str, profile: pd.DataFrame = PROFILE) -> pd.Series:
+    out = compute_indicators(tl, profile, as_of=pd.Timestamp(as_of))
+    assert len(out) == len(profile)
+    return out.iloc[0]
+
+
+def test_every_family_is_covered_and_metadata_is_complete():
+    assert {REGISTRY[n].family for n in INDICATORS} == set(FAMILIES)
+    for name in INDICATORS:
+        ind = REGISTRY[name]
+        assert ind.func.__name__ == name
+        assert ind.direction in ("up", "down", "none") and ind.unit and ind.description
+        for lang in ("en", "ja"):
+            text = render(name, -0.25, lang)
+            assert text and "{" not in text, (name, lang, text)
+    assert render("logins_4w", float("nan")) == ""
+
+
+def test_login_decline_and_slope():
+    # 8 prior weeks at 10 logins, then 4 weeks at 5: rate halves.
+    tl = _full(weekly("a", "2024-01-01", [10] * 8 + [5] * 4))
+    row = _at(tl, "2024-03-24")  # Sunday ending week 12
+    assert row["logins_4w"] == 20
+    assert row["logins_change_4w_vs_prior_8w"] == pytest.approx(-0.5)
+    assert row["logins_slope_12w"] < 0
+    flat = _at(_full(weekly("a", "2024-01-01", [7] * 12)), "2024-03-24")
+    assert flat["logins_change_4w_vs_prior_8w"] == pytest.approx(0.0)
+    assert flat["logins_slope_12w"] == pytest.approx(0.0)
+
+
+def test_as_of_mid_week_uses_only_complete_weeks():
+    tl = _full(weekly("a", "2024-01-01", [10] * 8 + [5] * 4))
+    sat = _at(tl, "2024-03-23")  # Saturday: week 12 not over, so weeks 1-11 are seen
+    assert sat["logins_4w"] == 10 + 10 + 5 + 5 + 5 - 10  # weeks 8-11: 10, 5, 5, 5
+    assert sat["tenure_weeks"] == pytest.approx(
+        (pd.Timestamp("2024-03-23") - pd.Timestamp("2024-01-01")).days / 7
+    )
+
+
+def test_ticket_spike_backlog_and_nps():
+    n = 13
+    tickets = [1.0] * 9 + [4.0] * 4
+    nps_n = [0.0] * n
+    nps_sum = [0.0] * n
+    nps_n[2], nps_sum[2] = 1, 9
+    nps_n[10], nps_sum[10] = 1, 3
+    tl = _full(
+        weekly(
+            "a",
+            "2024-01-01",
+            [5] * n,
+            tickets_opened=tickets,
+            nps_n=nps_n,
+            nps_sum=nps_sum,
+            surveys_sent=[1.0 if i in (2, 10) else 0 for i in range(n)],
+            surveys_answered=nps_n,
+            tickets_open=[0.0] * 12 + [3.0],
+        )
+    )
+    row = _at(tl, "2024-03-31")
+    assert row["ticket_spike_4w_vs_13w"] == pytest.approx((16 / 4) / (25 / 13))
+    assert row["open_tickets"] == 3
+    assert row["nps_last"] == 3 and row["nps_change"] == -6 and row["nps_detractor"] == 1
+    assert row["weeks_since_survey_answer"] == 2
+    assert row["survey_response_rate_26w"] == 1
+
+
+def test_silent_customer_is_flagged_and_loud_one_is_not():
+    logins = [20] * 8 + [14, 12, 10, 8]
+    quiet = _full(weekly("a", "2024-01-01", logins))  # no tickets, answers, inbound contact
+    row = _at(quiet, "2024-03-24")
+    assert row["quiet_channels_13w"] == 3 and row["silent_decline"] == 1
+    loud = _full(weekly("a", "2024-01-01", logins, tickets_opened=[0.0] * 10 + [3.0, 2.0]))
+    row = _at(loud, "2024-03-24")
+    assert row["quiet_channels_13w"] == 2 and row["silent_decline"] == 0
+
+
+def test_unknown_source_gives_nan_and_flag_not_zero():
+    tl = weekly("a", "2024-01-01", [5] * 12)  # only logins: every other column absent
+    row = _at(tl, "2024-03-24")
+    assert row["has_usage_events"] == 1 and row["has_tickets"] == 0
+    for name in (
+        "tickets_13w",
+        "ticket_spike_4w_vs_13w",
+        "nps_last",
+        "touches_13w",
+        "survey_response_rate_26w",
+    ):
+        assert math.isnan(row[name]), name
+    assert row["logins_4w"] == 20
+
+
+def test_lifecycle_time_to_value_and_onboarding():
+    core = [0, 0, 0, 2, 3, 0, 4, 0]
+    tl = _full(weekly("a", "2024-01-01", [3] * 8, core_feature_events=core, events=[5.0] * 8))
+    row = _at(tl, "2024-02-25")
+    assert row["value_reached"] == 1 and row["time_to_value_weeks"] == 3
+    assert row["onboarding_done"] == 1 and row["in_first_90_days"] == 1
+    early = _at(tl, "2024-01-21")  # weeks 1-3 only: value not reached yet
+    assert early["value_reached"] == 0 and early["time_to_value_weeks"] == 3
+
+
+def test_account_without_complete_week_gets_lifecycle_only():
+    tl = _full(weekly("a", "2024-01-01", [5]))
+    row = _at(tl, "2024-01-06")  # Saturday of the first week
+    assert math.isnan(row["logins_4w"])
+    assert row["tenure_weeks"] == pytest.approx(5 / 7)
+
+
+def test_many_requests_match_one_at_a_time():
+    rng = np.random.default_rng(0)
+    parts = []
+    for acc in ("a", "b", "c"):
+        parts.append(
+            _full(
+                weekly(
+                    acc,
+                    "2024-01-01",
+                    rng.integers(0, 30, 30).tolist(),
+                    tickets_opened=rng.integers(0, 3, 30).astype(float),
+                )
+            )
+        )
+    tl = pd.concat(parts, ignore_index=True)
+    prof = pd.DataFrame(
+        {"account_id": ["a", "b", "c"], "created_at": pd.to_datetime(["2024-01-01"] * 3)}
+    )
+    reqs = pd.DataFrame(
+        {
+            "account_id": ["c", "a", "b", "a"],
+            "as_of": pd.to_datetime(["2024-05-05", "2024-03-03", "2024-07-28", "2024-04-14"]),
+        }
+    )
+    batch = compute_indicators(tl, prof, reqs)
+    for i, r in reqs.iterrows():
+        one = compute_indicators(
+            tl[tl["account_id"] == r["account_id"]],
+            prof[prof["account_id"] == r["account_id"]],
+            as_of=r["as_of"],
+        )
+        pd.testing.assert_series_equal(batch.iloc[i], one.iloc[0], check_names=False)

@@ -1,0 +1,117 @@
+"""Stage 1: the weekly timeline's shape and each column's meaning, on tiny inline tables."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+from churnlens.config import config_from_dict
+from churnlens.features.schema import TIMELINE_COLUMNS, TIMELINE_KEY
+from churnlens.features.timeline import build_timeline
+
+from ..conftest import make_tables
+
+
+def _row(tl: pd.DataFrame, account: str, week: str) -> pd.Series:
+    hit = tl[(tl["account_id"] == account) & (tl["week_start"] == pd.Timestamp(week))]
+    assert len(hit) == 1, f"expected one row for {account} {week}, got {len(hit)}"
+    return hit.iloc[0]
+
+
+def test_columns_one_row_per_week_zero_weeks_present_nothing_before_created(tiny_frames):
+    t = make_tables(tiny_frames, as_of=date(2024, 1, 28))
+    tl = build_timeline(t)
+    assert list(tl.columns) == [*TIMELINE_KEY, *TIMELINE_COLUMNS]
+    assert not tl.duplicated(["account_id", "week_start"]).any()
+    a = tl[tl["account_id"] == "a"]
+    assert a["week_start"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-01-01",
+        "2024-01-08",
+        "2024-01-15",
+        "2024-01-22",
+    ]
+    assert _row(tl, "a", "2024-01-08")["logins"] == 0  # a quiet week is present with zeros
+    assert tl[tl["account_id"] == "b"]["week_start"].min() == pd.Timestamp("2024-01-08")
+    assert _row(tl, "a", "2024-01-01")["logins"] == 1
+    assert _row(tl, "a", "2024-01-01")["events"] == 2
+    assert _row(tl, "a", "2024-01-01")["distinct_features"] == 1
+    assert _row(tl, "a", "2024-01-15")["active_users"] == 1
+
+
+def test_incomplete_week_is_not_in_the_timeline(tiny_frames):
+    tl = build_timeline(make_tables(tiny_frames, as_of=date(2024, 1, 27)))  # a Saturday
+    assert tl["week_start"].max() == pd.Timestamp("2024-01-15")
+
+
+def test_missing_sources_are_nan_not_zero(tiny_frames):
+    tl = build_timeline(make_tables(tiny_frames, as_of=date(2024, 1, 28)))
+    for col in ("tickets_opened", "tickets_open", "surveys_sent", "nps_n", "touches"):
+        assert tl[col].isna().all(), col
+    assert tl["logins"].notna().all()
+    assert (tl["arr"] > 0).all()  # no contracts table: the account's static ARR
+
+
+def test_core_features_and_login_events_come_from_config(tiny_frames):
+    cfg = config_from_dict({"events": {"login": ["report"], "core_features": ["report"]}})
+    t = make_tables(tiny_frames, as_of=date(2024, 1, 28), config=cfg)
+    row = _row(build_timeline(t), "a", "2024-01-01")
+    assert row["logins"] == 1 and row["core_feature_events"] == 1
+    assert row["distinct_features"] == 1  # the "login" event is now a feature
+
+
+def test_tickets_backlog_urgent_and_surveys(tiny_frames):
+    tiny_frames["tickets"] = pd.DataFrame(
+        {
+            "account_id": ["a", "a", "a"],
+            "opened_at": ["2024-01-02", "2024-01-03", "2024-01-09"],
+            "closed_at": ["2024-01-04", None, "2024-01-20"],
+            "priority": ["URGENT", "low", "urgent"],
+        }
+    )
+    tiny_frames["surveys"] = pd.DataFrame(
+        {
+            "account_id": ["a", "a"],
+            "sent_at": ["2024-01-02", "2024-01-02"],
+            "responded_at": ["2024-01-10", None],
+            "score": [4, None],
+        }
+    )
+    tl = build_timeline(make_tables(tiny_frames, as_of=date(2024, 1, 28)))
+    w1, w2, w3 = (_row(tl, "a", w) for w in ("2024-01-01", "2024-01-08", "2024-01-15"))
+    assert (w1["tickets_opened"], w1["tickets_urgent"], w1["tickets_open"]) == (2, 1, 1)
+    assert (w2["tickets_opened"], w2["tickets_open"]) == (1, 2)
+    assert w3["tickets_open"] == 1
+    assert (w1["surveys_sent"], w1["surveys_answered"]) == (2, 0)
+    assert (w2["surveys_answered"], w2["nps_sum"], w2["nps_n"]) == (1, 4.0, 1)
+    assert _row(tl, "b", "2024-01-08")["tickets_opened"] == 0  # known source, no tickets
+
+
+def test_contract_in_force_at_week_end(tiny_frames):
+    tiny_frames["contracts"] = pd.DataFrame(
+        {
+            "account_id": ["a", "a"],
+            "effective_at": ["2024-01-01", "2024-01-17"],
+            "arr": [12000, 6000],
+            "seats": [10, 5],
+        }
+    )
+    tl = build_timeline(make_tables(tiny_frames, as_of=date(2024, 1, 28)))
+    assert _row(tl, "a", "2024-01-08")["seats"] == 10
+    assert _row(tl, "a", "2024-01-15")["seats"] == 5
+    assert _row(tl, "a", "2024-01-15")["arr"] == 6000
+
+
+def test_timeline_ends_at_the_churn_week(tiny_frames):
+    tiny_frames["churn_events"] = pd.DataFrame({"account_id": ["a"], "churned_at": ["2024-01-10"]})
+    tl = build_timeline(make_tables(tiny_frames, as_of=date(2024, 1, 28)))
+    assert tl[tl["account_id"] == "a"]["week_start"].max() == pd.Timestamp("2024-01-08")
+    assert tl[tl["account_id"] == "b"]["week_start"].max() == pd.Timestamp("2024-01-22")
+
+
+@pytest.mark.parametrize("as_of", [date(2024, 1, 14), date(2024, 1, 21), date(2024, 1, 28)])
+def test_rows_of_an_earlier_timeline_never_change_later(tiny_frames, as_of):
+    full = build_timeline(make_tables(tiny_frames, as_of=date(2024, 1, 28)))
+    early = build_timeline(make_tables(tiny_frames, as_of=as_of))
+    cut = full[full["week_start"] <= early["week_start"].max()].reset_index(drop=True)
+    pd.testing.assert_frame_equal(early, cut)
