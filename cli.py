@@ -47,7 +47,7 @@ def _run(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except ChurnlensError as err:
-        console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
+        console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(err.exit_code) from None
 
 
@@ -89,7 +89,7 @@ def _print_repairs(report: Any) -> None:
             "(run `churnlens validate` for details):"
         )
         for p in repaired[:8]:
-            console.print(f"  {p}", highlight=False, markup=False)
+            console.print(f"  {p}", highlight=False, markup=False, soft_wrap=True)
         if len(repaired) > 8:
             console.print(f"  ... and {len(repaired) - 8} more")
 

@@ -75,10 +75,10 @@ class Config(_Frozen):
     """Everything a run needs to know besides the data."""
 
     columns: dict[str, dict[str, str]] = Field(default_factory=dict)
-    events: EventsConfig = EventsConfig()
-    labels: LabelsConfig = LabelsConfig()
-    tiers: TiersConfig = TiersConfig()
-    validation: ValidationConfig = ValidationConfig()
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    tiers: TiersConfig = Field(default_factory=TiersConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
     seed: int = 42
 
     @field_validator("columns")

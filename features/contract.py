@@ -357,15 +357,15 @@ class _TableCleaner:
                     )
                     self.df = self.df.assign(**{col.name: val})
             elif col.kind in ("number", "count"):
-                val = pd.to_numeric(raw, errors="coerce").astype("float64")
-                bad = present & val.isna()
+                num: pd.Series = pd.to_numeric(raw, errors="coerce").astype("float64")
+                bad = present & num.isna()
                 self.problem(
                     col.name, "not_a_number", "repaired", bad, "not a number; set to missing", raw
                 )
-                inf = np.isinf(val)
+                inf = pd.Series(np.isinf(num.to_numpy()), index=num.index)
                 self.problem(col.name, "infinite", "repaired", inf, "infinite; set to missing", raw)
-                val = val.mask(inf)
-                neg = val < 0
+                num = num.mask(inf)
+                neg = num < 0
                 if col.kind == "count":
                     self.problem(
                         col.name,
@@ -375,13 +375,13 @@ class _TableCleaner:
                         "negative quantity; rows dropped",
                         raw,
                     )
-                    self.df = self.df.assign(**{col.name: val})
+                    self.df = self.df.assign(**{col.name: num})
                     self.drop(neg)
                 else:
                     self.problem(
                         col.name, "negative", "repaired", neg, "negative value; set to missing", raw
                     )
-                    self.df = self.df.assign(**{col.name: val.mask(neg)})
+                    self.df = self.df.assign(**{col.name: num.mask(neg)})
             elif col.kind == "bool":
                 val = _parse_bool(raw)
                 bad = present & val.isna()

@@ -139,11 +139,11 @@ def account_span(tables: Tables, as_of: date) -> pd.DataFrame:
 
 def calendar(span: pd.DataFrame) -> pd.DataFrame:
     """Every Monday from the earliest first week to the latest last week."""
-    if span.empty:
-        weeks = pd.DatetimeIndex([], dtype="datetime64[us]")
-    else:
-        weeks = pd.date_range(span["first_week"].min(), span["last_week"].max(), freq="7D")
-    weeks = weeks.astype("datetime64[us]")
+    weeks = pd.DatetimeIndex([], dtype="datetime64[us]")
+    if not span.empty:
+        weeks = pd.DatetimeIndex(
+            pd.date_range(span["first_week"].min(), span["last_week"].max(), freq="7D")
+        ).as_unit("us")
     return pd.DataFrame({"week_start": weeks, "week_end": weeks + pd.Timedelta(days=7)})
 
 
@@ -195,7 +195,7 @@ def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
                 if "closed_at" not in df.columns:
                     if agg == "tickets_open":
                         continue
-                    df = df.assign(closed_at=pd.NaT)
+                    df = df.assign(closed_at=pd.Series(pd.NaT, index=df.index))
                 urgent = [p.lower() for p in tables.config.events.urgent_priorities]
                 con.register("urgent_priorities", pd.DataFrame({"priority": urgent}, dtype=object))
             if source == "surveys":

@@ -37,11 +37,8 @@ def request_frame(
     """A requests frame ``account_id, as_of`` (``as_of`` normalised to midnight timestamps)."""
     return pd.DataFrame(
         {
-            "account_id": pd.Series(account_ids, dtype=object).astype(str).to_numpy(),
-            "as_of": pd.to_datetime(pd.Series(as_of))
-            .dt.normalize()
-            .astype("datetime64[us]")
-            .to_numpy(),
+            "account_id": pd.Series(list(account_ids), dtype=object).astype(str),
+            "as_of": pd.to_datetime(pd.Series(list(as_of))).dt.normalize().astype("datetime64[us]"),
         }
     )
 
@@ -227,7 +224,8 @@ def window_inputs(
 
     res = pd.DataFrame(out)
     res.insert(0, "as_of", m["as_of"].to_numpy())
-    res.insert(0, "account_id", m["account_id"].to_numpy())
+    res.insert(0, "account_id", m["account_id"].astype(str).to_numpy())
+    res["account_id"] = res["account_id"].astype(str)
     return _with_profile(res, profiles)
 
 
