@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from churnlens.config import Config, config_from_dict, load_config
 from churnlens.errors import ConfigError, DataContractError
 from churnlens.features.contract import last_complete_week_start, load_tables, validate

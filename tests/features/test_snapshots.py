@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 import pandas as pd
@@ -29,7 +30,7 @@ def test_observation_dates_are_sundays_stepping_back_from_as_of():
     d = observation_dates(date(2024, 1, 1), date(2024, 3, 6), 2)
     assert all(x.weekday() == 6 for x in d)
     assert d[-1] == date(2024, 3, 3) and d[0] >= date(2024, 1, 1)
-    assert {(b - a).days for a, b in zip(d, d[1:], strict=False)} == {14}
+    assert {(b - a).days for a, b in itertools.pairwise(d)} == {14}
 
 
 def test_labels_horizon_exclusions_and_censoring():

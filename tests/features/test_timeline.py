@@ -6,6 +6,7 @@ from datetime import date
 
 import pandas as pd
 import pytest
+
 from churnlens.config import config_from_dict
 from churnlens.features.schema import TIMELINE_COLUMNS, TIMELINE_KEY
 from churnlens.features.timeline import build_timeline
