@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+
 from churnlens.config import load_config
 from churnlens.datasets.simulator import SimulatorConfig, simulate, write_base
 from churnlens.features.contract import load_tables

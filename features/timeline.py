@@ -215,6 +215,12 @@ def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
             out = out.merge(part, on=["account_id", "week_start"], how="left")
             fill = [c for c in cols if c not in ("seats", "arr", "nps_sum")]
             out[fill] = out[fill].fillna(0)
+            if source == "usage_events":
+                # No configured login / core events: those counts are unknown, not zero.
+                if not tables.config.events.login:
+                    out["logins"] = float("nan")
+                if not tables.config.events.core_features:
+                    out["core_feature_events"] = float("nan")
             if source == "usage_events" and "user_id" not in has_col:
                 out["active_users"] = float("nan")
             if source == "touchpoints" and "direction" not in has_col:

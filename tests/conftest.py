@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
+
 from churnlens.config import Config
 from churnlens.features.contract import Tables, tables_from_frames
 

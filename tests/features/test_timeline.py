@@ -116,3 +116,10 @@ def test_rows_of_an_earlier_timeline_never_change_later(tiny_frames, as_of):
     early = build_timeline(make_tables(tiny_frames, as_of=as_of))
     cut = full[full["week_start"] <= early["week_start"].max()].reset_index(drop=True)
     pd.testing.assert_frame_equal(early, cut)
+
+
+def test_no_login_or_core_events_configured_means_unknown(tiny_frames):
+    cfg = config_from_dict({"events": {"login": [], "core_features": []}})
+    tl = build_timeline(make_tables(tiny_frames, as_of=date(2024, 1, 28), config=cfg))
+    assert tl["logins"].isna().all() and tl["core_feature_events"].isna().all()
+    assert tl["events"].notna().all()
