@@ -267,6 +267,23 @@ def _parse_bool(s: pd.Series) -> pd.Series:
     return s.astype("string").str.strip().str.lower().map(mapping).astype("boolean")
 
 
+def _is_text(s: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)
+
+
+def _stripped(s: pd.Series) -> pd.Series:
+    """Values as text without surrounding blanks (typed columns are only converted)."""
+    text = s.astype(str).where(s.notna())
+    return text.str.strip() if _is_text(s) else text
+
+
+def _present(s: pd.Series) -> pd.Series:
+    """True where a value is given (not null, not blank text)."""
+    if not _is_text(s):
+        return s.notna()
+    return s.notna() & (s.astype(str).str.strip() != "")
+
+
 class _TableCleaner:
     """Coerces one table to contract types, recording each repair in the report."""
 
@@ -316,9 +333,9 @@ class _TableCleaner:
             if col.name not in self.df.columns:
                 continue
             raw = self.df[col.name]
-            present = raw.notna() & (raw.astype("string").str.strip() != "").fillna(False)
+            present = _present(raw)
             if col.kind == "id":
-                val = raw.astype("string").str.strip()
+                val = _stripped(raw)
                 missing = ~present
                 self.problem(
                     col.name, "missing_id", "repaired", missing, f"missing {col.name}; rows dropped"
@@ -390,9 +407,7 @@ class _TableCleaner:
                 )
                 self.df = self.df.assign(**{col.name: val})
             else:
-                self.df = self.df.assign(
-                    **{col.name: raw.astype("string").str.strip().astype(object).where(present)}
-                )
+                self.df = self.df.assign(**{col.name: _stripped(raw).where(present)})
         return self.df
 
 

@@ -110,6 +110,8 @@ def render(name: str, value: float, lang: Lang = "en") -> str:
     template = ind.ja if lang == "ja" else ind.en
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if ind.unit == "flag" and value < 0.5:
+        return ""  # a flag's sentence states the condition; it says nothing when false
     up, down, flat = _TREND[lang]
     trend = up if value > 0 else down if value < 0 else flat
     return template.format(value=value, abs=abs(value), trend=trend)

@@ -44,9 +44,10 @@ def test_every_family_is_covered_and_metadata_is_complete():
         assert ind.func.__name__ == name
         assert ind.direction in ("up", "down", "none") and ind.unit and ind.description
         for lang in ("en", "ja"):
-            text = render(name, -0.25, lang)
+            text = render(name, 1.0 if ind.unit == "flag" else -0.25, lang)
             assert text and "{" not in text, (name, lang, text)
     assert render("logins_4w", float("nan")) == ""
+    assert render("nps_detractor", 0.0) == "" and "detractor" in render("nps_detractor", 1.0)
 
 
 def test_login_decline_and_slope():
