@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -29,8 +31,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out_console = Console()
+# Tables stay readable when piped to a file or a CI log (rich would wrap at 80 columns).
+console = Console(stderr=True, width=max(120, shutil.get_terminal_size().columns))
+out_console = Console(width=max(120, shutil.get_terminal_size().columns))
 T = TypeVar("T")
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Data directory with the contract tables.")]
@@ -69,6 +72,10 @@ def _main(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:  # MLflow's own INFO lines and progress bars drown the step lines
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _load(data: Path, config: Path | None, as_of: str | None) -> Any:
@@ -353,6 +360,94 @@ def snapshots(
             f"{len(table):,} snapshots over {table['as_of'].nunique()} dates, "
             f"{int(table['label'].sum()):,} positive -> {out}"
         )
+
+    _run(go)
+
+
+@app.command()
+def train(
+    data: DataOpt,
+    config: ConfigOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Train, calibrate, compare with baselines, log to MLflow and apply the champion gate."""
+
+    def go() -> None:
+        from .config import load_config
+        from .training.pipeline import train as run_train
+
+        cfg = load_config(config, data)
+        t0 = time.perf_counter()
+
+        def progress(msg: str) -> None:
+            console.print(f"[dim]{time.perf_counter() - t0:6.1f}s[/] {msg}", highlight=False)
+
+        result = run_train(data, cfg, _parse_date(as_of), progress=progress)
+        _print_metrics(result.metrics, result.windows)
+        console.print(
+            f"run {result.run_id}: registered {cfg.registry.model_name} v{result.version} as "
+            f"@{result.alias} ({result.decision}) in {time.perf_counter() - t0:.0f}s",
+            highlight=False,
+        )
+
+    _run(go)
+
+
+def _print_metrics(metrics: dict[str, dict[str, float]], windows: Any) -> None:
+    w = windows.to_dict()
+    t = Table(
+        title=f"test window {w['test_start']} .. {w['test_end']} "
+        f"(trained on {w['train_start']} .. {w['train_end']})"
+    )
+    cols = (
+        "roc_auc",
+        "pr_auc",
+        "brier",
+        "ece",
+        "lift_top_decile",
+        "recall_top_decile",
+        "arr_captured_top10",
+    )
+    heads = ("ROC-AUC", "PR-AUC", "Brier", "ECE", "lift@10%", "recall@10%", "ARR@10%")
+    t.add_column("scorer", no_wrap=True)
+    for h in heads:
+        t.add_column(h, justify="right", no_wrap=True)
+    for who, m in metrics.items():
+        t.add_row(who, *(f"{m.get(c, float('nan')):.4f}" for c in cols))
+    out_console.print(t)
+    out_console.print(
+        "health_score Brier/ECE use (100 - health) / 100 as a probability; "
+        "ground_truth is the simulator's true probability (the ceiling)."
+    )
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered model version to promote.")],
+    force: Annotated[bool, typer.Option("--force", help="Override the gate.")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "manual",
+    config: ConfigOpt = None,
+) -> None:
+    """Move @champion to a version; only with --force (the gate runs during train)."""
+
+    def go() -> None:
+        import mlflow
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        from .config import load_config
+        from .training.pipeline import tracking_uri
+        from .training.registry import promote as run_promote
+
+        if not force:
+            raise ChurnlensError("promote moves @champion past the gate: add --force to confirm")
+        cfg = load_config(config, None)
+        mlflow.set_tracking_uri(tracking_uri())
+        try:
+            run_promote(MlflowClient(), cfg.registry.model_name, version, f"forced: {reason}")
+        except MlflowException as err:
+            raise ChurnlensError(f"{cfg.registry.model_name} v{version}: {err.message}") from None
+        console.print(f"{cfg.registry.model_name} v{version} is now @champion (forced: {reason})")
 
     _run(go)
 

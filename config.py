@@ -71,6 +71,43 @@ class ValidationConfig(_Frozen):
     max_invalid_fraction: float = Field(0.5, gt=0, le=1)
 
 
+class SplitConfig(_Frozen):
+    """Time-ordered windows; a purge gap of one horizon separates them."""
+
+    test_weeks: int = Field(13, ge=1)
+    valid_weeks: int = Field(13, ge=1)
+
+
+class ModelConfig(_Frozen):
+    """LightGBM and calibration settings."""
+
+    learning_rate: float = Field(0.03, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2)
+    min_data_in_leaf: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+    max_rounds: int = Field(2000, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    monotone: Literal["directions", "none"] = "directions"
+    calibration: Literal["auto", "isotonic", "platt"] = "auto"
+
+
+class BandsConfig(_Frozen):
+    """Churn probability thresholds of the risk bands."""
+
+    red: float = Field(0.30, gt=0, lt=1)
+    yellow: float = Field(0.12, gt=0, lt=1)
+
+
+class RegistryConfig(_Frozen):
+    """Champion / challenger gate."""
+
+    model_name: str = "churnlens"
+    gate_metric: Literal["roc_auc", "pr_auc", "brier"] = "roc_auc"
+    gate_margin: float = Field(0.0, ge=0)
+
+
 class Config(_Frozen):
     """Everything a run needs to know besides the data."""
 
@@ -79,6 +116,10 @@ class Config(_Frozen):
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     tiers: TiersConfig = Field(default_factory=TiersConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    bands: BandsConfig = Field(default_factory=BandsConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
     seed: int = 42
 
     @field_validator("columns")

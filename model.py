@@ -1,0 +1,162 @@
+"""The churn model package: LightGBM booster + calibrator + feature spec + training stats.
+
+Everything fitted in training ships here, and loading it needs neither training code nor data:
+a directory with ``booster.txt`` (LightGBM's text format) and ``model.json`` (calibrator, feature
+spec with families and sentence templates, training-window statistics for drift, and the run
+record). Calibrators follow scikit-learn's contract (``fit`` returns self, learned attributes end
+in ``_``) and serialise to plain numbers, not pickles.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+ARTIFACT_KEY = "churn_model"  # the package's folder inside an MLflow model
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.asarray(logit(np.clip(p, 1e-6, 1 - 1e-6)), dtype=float)
+
+
+class PlattCalibrator:
+    """Logistic regression on the logit of the raw score."""
+
+    kind = "platt"
+
+    def fit(self, p: np.ndarray, y: np.ndarray) -> PlattCalibrator:
+        """Learn slope ``a_`` and intercept ``b_``."""
+        lr = LogisticRegression(C=1e6, max_iter=1000)
+        lr.fit(_logit(p).reshape(-1, 1), y)
+        self.a_ = float(lr.coef_[0, 0])
+        self.b_ = float(lr.intercept_[0])
+        return self
+
+    def predict(self, p: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities."""
+        return np.asarray(expit(self.a_ * _logit(p) + self.b_), dtype=float)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"kind": self.kind, "a": self.a_, "b": self.b_}
+
+
+class IsotonicCalibrator:
+    """Monotone step function of the raw score (linear between knots)."""
+
+    kind = "isotonic"
+
+    def fit(self, p: np.ndarray, y: np.ndarray) -> IsotonicCalibrator:
+        """Learn the knots ``x_`` and values ``y_``."""
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        iso.fit(p, y)
+        self.x_ = np.asarray(iso.X_thresholds_, dtype=float)
+        self.y_ = np.asarray(iso.y_thresholds_, dtype=float)
+        return self
+
+    def predict(self, p: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities."""
+        return np.interp(p, self.x_, self.y_)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"kind": self.kind, "x": self.x_.tolist(), "y": self.y_.tolist()}
+
+
+Calibrator = PlattCalibrator | IsotonicCalibrator
+
+
+def calibrator_from_dict(d: dict[str, Any]) -> Calibrator:
+    """Rebuild a fitted calibrator from its JSON form."""
+    if d["kind"] == "platt":
+        c = PlattCalibrator()
+        c.a_, c.b_ = float(d["a"]), float(d["b"])
+        return c
+    if d["kind"] == "isotonic":
+        iso = IsotonicCalibrator()
+        iso.x_, iso.y_ = np.asarray(d["x"], dtype=float), np.asarray(d["y"], dtype=float)
+        return iso
+    raise ValueError(f"unknown calibrator kind {d['kind']!r}")
+
+
+class ChurnModel:
+    """A trained churn model, ready to score indicator frames."""
+
+    BOOSTER_FILE = "booster.txt"
+    META_FILE = "model.json"
+
+    def __init__(
+        self,
+        booster: lgb.Booster,
+        calibrator: Calibrator,
+        features: list[str],
+        spec: dict[str, dict[str, Any]],
+        stats: dict[str, Any],
+        meta: dict[str, Any],
+    ) -> None:
+        self.booster = booster
+        self.calibrator = calibrator
+        self.features = features
+        self.spec = spec
+        self.stats = stats
+        self.meta = meta
+
+    def matrix(self, indicators: pd.DataFrame) -> pd.DataFrame:
+        """The model's feature matrix, columns in training order (missing columns are NaN)."""
+        missing = [f for f in self.features if f not in indicators.columns]
+        X = indicators.reindex(columns=self.features).astype("float64")
+        if missing:
+            X[missing] = np.nan
+        return X
+
+    def raw_margin(self, indicators: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated log-odds."""
+        return np.asarray(self.booster.predict(self.matrix(indicators), raw_score=True), float)
+
+    def predict_proba(self, indicators: pd.DataFrame) -> np.ndarray:
+        """Calibrated churn probability per row."""
+        return self.calibrator.predict(np.asarray(expit(self.raw_margin(indicators)), float))
+
+    def contributions(self, indicators: pd.DataFrame) -> np.ndarray:
+        """Exact TreeSHAP contributions in log-odds, last column the bias."""
+        return np.asarray(self.booster.predict(self.matrix(indicators), pred_contrib=True), float)
+
+    def save(self, path: Path) -> None:
+        """Write the package into directory ``path``."""
+        path.mkdir(parents=True, exist_ok=True)
+        (path / self.BOOSTER_FILE).write_text(self.booster.model_to_string(), encoding="utf-8")
+        doc = {
+            "format": 1,
+            "features": self.features,
+            "calibrator": self.calibrator.to_dict(),
+            "spec": self.spec,
+            "stats": self.stats,
+            "meta": self.meta,
+        }
+        (path / self.META_FILE).write_text(json.dumps(doc, indent=1, default=str), "utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> ChurnModel:
+        """Read a package written by :meth:`save`."""
+        path = Path(path)
+        for name in (cls.BOOSTER_FILE, cls.META_FILE):
+            if not (path / name).exists():
+                raise FileNotFoundError(f"{path}: not a churnlens model (no {name})")
+        doc = json.loads((path / cls.META_FILE).read_text("utf-8"))
+        booster = lgb.Booster(model_str=(path / cls.BOOSTER_FILE).read_text("utf-8"))
+        return cls(
+            booster,
+            calibrator_from_dict(doc["calibrator"]),
+            list(doc["features"]),
+            doc["spec"],
+            doc["stats"],
+            doc["meta"],
+        )

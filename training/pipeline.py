@@ -1,0 +1,340 @@
+"""The training pipeline: wiring only; every step is a function in this package or features/.
+
+contract tables -> timeline -> snapshots + indicators -> time windows -> LightGBM (early stopping
+on validation) -> calibrator (isotonic or Platt by held-out Brier) -> test-window evaluation beside
+the rule-based health score, a logistic regression and, on simulated data, the ground truth ->
+one MLflow run -> registered version -> champion gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy.special import expit
+
+from ..config import Config
+from ..features.contract import Tables, data_digest, load_tables
+from ..features.indicators import (
+    INDICATORS,
+    REGISTRY,
+    SOURCES,
+    availability_column,
+    code_version,
+    compute_indicators,
+)
+from ..features.snapshots import build_snapshots
+from ..features.timeline import build_timeline
+from ..model import ARTIFACT_KEY, ChurnModel
+from .baselines import health_score
+from .calibrate import choose_calibrator
+from .drift import training_stats
+from .fit import fit_lightgbm, fit_logistic
+from .metrics import by_segment, evaluate
+from .split import Windows, assign, time_windows
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+FEATURES: tuple[str, ...] = (*INDICATORS, *(availability_column(s) for s in SOURCES))
+TRUTH_FILE = Path("truth") / "true_churn_probability.parquet"
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Prepared:
+    """Labelled indicator rows with their window."""
+
+    tables: Tables
+    frame: pd.DataFrame  # snapshots + indicators + window + arr + tier
+    windows: Windows
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    model: ChurnModel
+    metrics: dict[str, dict[str, float]]
+    windows: Windows
+    run_id: str | None = None
+    version: str | None = None
+    alias: str | None = None
+    decision: str | None = None
+    test_frame: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def prepare(data_dir: Path, cfg: Config, as_of: date | None, progress: Progress) -> Prepared:
+    """Load and label: one row per (account, observation date) with indicators and window."""
+    progress("load + validate contract tables")
+    tables = load_tables(data_dir, cfg, as_of)
+    progress("stage 1: weekly timeline")
+    timeline = build_timeline(tables)
+    progress("snapshots + stage 2 indicators")
+    snaps = build_snapshots(tables)
+    ind = compute_indicators(timeline, tables.accounts, snaps)
+    frame = snaps.merge(ind, on=["account_id", "as_of"], how="left", validate="one_to_one")
+    windows = time_windows(
+        frame["as_of"],
+        tables.as_of,
+        cfg.labels.horizon_weeks,
+        cfg.split.test_weeks,
+        cfg.split.valid_weeks,
+    )
+    frame["window"] = assign(frame["as_of"], windows)
+    acc = tables.accounts.set_index("account_id")
+    frame["tier"] = frame["account_id"].map(acc["touch_tier"]) if "touch_tier" in acc else None
+    return Prepared(tables, frame, windows)
+
+
+def _check_windows(frame: pd.DataFrame) -> None:
+    from ..errors import ChurnlensError
+
+    for w in ("train", "valid", "test"):
+        part = frame[frame["window"] == w]
+        if part.empty or part["label"].nunique() < 2:
+            raise ChurnlensError(
+                f"the {w} window has {len(part)} snapshots and {int(part['label'].sum())} churns;"
+                " each window needs churned and retained accounts (more history or accounts, or a"
+                " shorter split.* / labels.horizon_weeks)"
+            )
+
+
+def _tenure_band(weeks: pd.Series) -> pd.Series:
+    return pd.cut(
+        weeks,
+        [-np.inf, 13, 52, 104, np.inf],
+        labels=["0-3 months", "3-12 months", "1-2 years", "2+ years"],
+    )
+
+
+def fit_and_evaluate(
+    p: Prepared, cfg: Config, data_dir: Path, progress: Progress
+) -> tuple[ChurnModel, dict[str, dict[str, float]], pd.DataFrame, dict[str, Any]]:
+    """Fit model, calibrator and baselines; evaluate all of them on the test window."""
+    f = p.frame
+    _check_windows(f)
+    features = list(FEATURES)
+    tr, va, te = (f[f["window"] == w] for w in ("train", "valid", "test"))
+    Xtr, Xva, Xte = (d[features].astype("float64") for d in (tr, va, te))
+    ytr, yva, yte = (d["label"].to_numpy() for d in (tr, va, te))
+    progress(f"LightGBM on {len(tr):,} train rows, early stopping on {len(va):,} validation rows")
+    booster = fit_lightgbm(Xtr, ytr, Xva, yva, cfg.model, cfg.seed)
+    raw_va = expit(booster.predict(Xva, raw_score=True))
+    progress("calibration on the validation window")
+    calibrator, cal_scores = choose_calibrator(
+        raw_va, yva, va["account_id"].to_numpy(), cfg.model.calibration, cfg.seed
+    )
+    spec = {
+        name: {
+            "family": REGISTRY[name].family if name in REGISTRY else "availability",
+            "direction": REGISTRY[name].direction if name in REGISTRY else "none",
+            "unit": REGISTRY[name].unit if name in REGISTRY else "flag",
+            "description": REGISTRY[name].description
+            if name in REGISTRY
+            else f"1 when the {name.removeprefix('has_')} source is known",
+            "en": REGISTRY[name].en if name in REGISTRY else "",
+            "ja": REGISTRY[name].ja if name in REGISTRY else "",
+        }
+        for name in features
+    }
+    meta: dict[str, Any] = {
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "windows": p.windows.to_dict(),
+        "best_iteration": booster.current_iteration(),
+        "calibration": {"chosen": calibrator.kind, "valid_brier": cal_scores},
+        "indicator_code_version": code_version(),
+        "config": cfg.model_dump(mode="json"),
+        "data_digest": data_digest(data_dir),
+        "git_sha": git_sha(),
+        "lockfile_sha256": lockfile_hash(),
+        "horizon_weeks": cfg.labels.horizon_weeks,
+        "bands": cfg.bands.model_dump(),
+        "tiers": cfg.tiers.model_dump(),
+    }
+    model = ChurnModel(booster, calibrator, features, spec, training_stats(Xtr, tr), meta)
+
+    progress("evaluation on the test window (model, baselines, ceiling)")
+    arr = te["arr"].to_numpy(dtype=float)
+    te = te.assign(p=model.predict_proba(Xte))
+    metrics = {"model": evaluate(yte, te["p"].to_numpy(), arr)}
+    health = health_score(te)
+    metrics["health_score"] = evaluate(yte, (100 - health.to_numpy()) / 100, arr)
+    logistic = fit_logistic(Xtr, ytr, cfg.seed)
+    metrics["logistic"] = evaluate(yte, logistic.predict_proba(Xte.to_numpy())[:, 1], arr)
+    truth_path = data_dir / TRUTH_FILE
+    if truth_path.exists():
+        truth = pd.read_parquet(truth_path)
+        col = "p_churn_avoidable" if cfg.labels.unavoidable == "exclude" else "p_churn"
+        t = te[["account_id", "as_of"]].merge(
+            truth[["account_id", "as_of", col]], on=["account_id", "as_of"], how="left"
+        )
+        if t[col].notna().all():
+            metrics["ground_truth"] = evaluate(yte, t[col].to_numpy(), arr)
+            te = te.assign(p_truth=t[col].to_numpy())
+    te = te.assign(tenure_band=_tenure_band(te["tenure_weeks"]))
+    segments = {"tier": by_segment(te, "tier"), "tenure_band": by_segment(te, "tenure_band")}
+    meta["metrics"] = metrics
+    return model, metrics, te, {"segments": segments, "calibration_scores": cal_scores}
+
+
+def git_sha() -> str:
+    """HEAD of the checkout the package runs from ('unknown' outside git)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+        return out.stdout.strip() + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def lockfile_hash() -> str:
+    """SHA-256 of uv.lock ('unknown' when the package is installed without it)."""
+    lock = ROOT / "uv.lock"
+    return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "unknown"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` or a SQLite file in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def train(
+    data_dir: Path,
+    cfg: Config,
+    as_of: date | None = None,
+    *,
+    progress: Progress | None = None,
+    register: bool = True,
+) -> TrainResult:
+    """Run the whole pipeline and log it to MLflow (see module docstring)."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from .artifacts import write_artifacts
+    from .registry import register_and_gate
+
+    say = progress or (lambda msg: log.info("%s", msg))
+    prepared = prepare(data_dir, cfg, as_of, say)
+    model, metrics, te, extra = fit_and_evaluate(prepared, cfg, data_dir, say)
+    result = TrainResult(model, metrics, prepared.windows, test_frame=te)
+    if not register:
+        return result
+
+    say(f"MLflow run ({tracking_uri()})")
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment("churnlens")
+    client = MlflowClient()
+    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+        result.run_id = run.info.run_id
+        mlflow.set_tags(
+            {
+                "churnlens.data_dir": str(data_dir),
+                "churnlens.data_digest": model.meta["data_digest"],
+                "churnlens.git_sha": model.meta["git_sha"],
+                "churnlens.lockfile_sha256": model.meta["lockfile_sha256"],
+                "churnlens.indicator_code_version": model.meta["indicator_code_version"],
+                "churnlens.as_of": str(prepared.tables.as_of),
+            }
+        )
+        mlflow.log_params(
+            _flat(model.meta["config"])
+            | {f"window.{k}": v for k, v in prepared.windows.to_dict().items()}
+            | {
+                "best_iteration": model.meta["best_iteration"],
+                "calibration": model.meta["calibration"]["chosen"],
+            }
+        )
+        for who, m in metrics.items():
+            mlflow.log_metrics({f"test.{who}.{k}": v for k, v in m.items() if np.isfinite(v)})
+        art = Path(tmp) / "artifacts"
+        write_artifacts(art, model, te, metrics, extra, prepared.frame)
+        mlflow.log_artifacts(str(art))
+        pkg = Path(tmp) / ARTIFACT_KEY
+        model.save(pkg)
+        sample = model.matrix(te.head(5))
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(
+            sample, pd.DataFrame({"churn_probability": model.predict_proba(sample)})
+        )
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(ROOT / "mlflow_pyfunc.py"),
+            artifacts={ARTIFACT_KEY: str(pkg)},
+            signature=signature,
+            input_example=sample,
+            pip_requirements=_requirements(),
+        )
+        say("registry: champion / challenger gate")
+        Xte = model.matrix(te)
+        decision = register_and_gate(
+            client,
+            info.model_uri,
+            run.info.run_id,
+            cfg.registry,
+            Xte,
+            te["label"].to_numpy(),
+            metrics["model"][cfg.registry.gate_metric],
+        )
+        result.version, result.alias, result.decision = (
+            decision.version,
+            decision.alias,
+            decision.reason,
+        )
+        mlflow.set_tags(
+            {
+                "churnlens.registered_version": decision.version,
+                "churnlens.alias": decision.alias,
+                "churnlens.decision": decision.reason,
+            }
+        )
+    return result
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out |= _flat(v, key + ".")
+        else:
+            out[key] = v if not isinstance(v, list | tuple) else ",".join(map(str, v))
+    return out
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pkgs = ("lightgbm", "numpy", "pandas", "scikit-learn", "scipy", "mlflow", "pyarrow")
+    return [f"{p}=={version(p)}" for p in pkgs]
+
+
+def config_yaml(cfg: Config) -> str:
+    """The resolved configuration as YAML."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
