@@ -1,0 +1,89 @@
+"""Unit tests of the training steps on tiny inline data."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import brier_score_loss
+
+from churnlens.errors import ChurnlensError
+from churnlens.model import IsotonicCalibrator, PlattCalibrator, calibrator_from_dict
+from churnlens.training.calibrate import choose_calibrator
+from churnlens.training.drift import drift_report, psi, training_stats
+from churnlens.training.metrics import (
+    arr_captured,
+    evaluate,
+    expected_calibration_error,
+    top_decile,
+)
+from churnlens.training.split import assign, time_windows
+
+
+def _sundays(n: int) -> pd.Series:
+    return pd.Series(pd.date_range("2024-01-07", periods=n, freq="7D"))
+
+
+def test_windows_are_ordered_with_a_purge_gap_of_one_horizon():
+    dates = _sundays(104)
+    end = date(2025, 12, 31)
+    w = time_windows(dates, end, horizon_weeks=13, test_weeks=13, valid_weeks=13)
+    h = pd.Timedelta(weeks=13)
+    assert w.test_end + h <= pd.Timestamp(end) + pd.Timedelta(days=1)
+    assert w.valid_end + h <= w.test_start  # validation labels end before test dates
+    assert w.train_end + h <= w.valid_start
+    part = assign(dates, w)
+    assert set(part) == {"train", "valid", "test", ""}
+    last_train = dates[part == "train"].max()
+    assert (dates[part == "valid"] > last_train + h - pd.Timedelta(days=1)).all()
+
+
+def test_too_short_history_is_a_clear_error():
+    with pytest.raises(ChurnlensError, match="not enough history"):
+        time_windows(_sundays(30), date(2024, 8, 31), 13, 13, 13)
+    with pytest.raises(ChurnlensError, match="complete 13-week horizon"):
+        time_windows(_sundays(5), date(2024, 2, 10), 13, 13, 13)
+
+
+def test_metrics_on_known_values():
+    y = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+    p = np.array([0.1, 0.1, 0.1, 0.1, 0.2, 0.2, 0.2, 0.2, 0.9, 0.3])
+    lift, recall = top_decile(y, p)
+    assert lift == pytest.approx(5.0) and recall == pytest.approx(0.5)
+    assert expected_calibration_error(np.array([0, 1] * 50), np.full(100, 0.5)) == pytest.approx(0)
+    assert expected_calibration_error(np.zeros(100), np.full(100, 0.3)) == pytest.approx(0.3)
+    arr = np.array([1, 1, 1, 1, 1, 1, 1, 1, 100, 1.0])
+    assert arr_captured(y, p, arr) == pytest.approx(100 / 101)
+    m = evaluate(y, p, arr)
+    assert m["roc_auc"] == pytest.approx(1.0) and 0 < m["brier"] < 1
+
+
+def test_calibrators_fix_a_miscalibrated_score_and_roundtrip():
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0, 0.4, 20_000)
+    y = (rng.uniform(size=true.size) < true).astype(int)
+    raw = np.clip(true * 2, 0, 0.99)  # twice too high
+    for cls in (PlattCalibrator, IsotonicCalibrator):
+        cal = cls().fit(raw, y)
+        assert brier_score_loss(y, cal.predict(raw)) < brier_score_loss(y, raw)
+        again = calibrator_from_dict(cal.to_dict())
+        np.testing.assert_allclose(again.predict(raw[:50]), cal.predict(raw[:50]))
+    chosen, scores = choose_calibrator(raw, y, np.arange(raw.size) % 500, "auto", seed=1)
+    assert chosen.kind == min(scores, key=lambda k: scores[k])
+    forced, _ = choose_calibrator(raw, y, np.arange(raw.size) % 500, "platt", seed=1)
+    assert forced.kind == "platt"
+
+
+def test_drift_psi_is_zero_on_the_same_data_and_flags_a_shift():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=5000), "b": rng.normal(size=5000)})
+    ind = X.assign(has_tickets=1.0)
+    stats = training_stats(X, ind)
+    same = drift_report(stats, X, ind).set_index("feature")
+    assert same["psi"].max() < 1e-9
+    shifted = X.assign(a=X["a"] + 1.5, b=np.where(rng.uniform(size=5000) < 0.5, np.nan, X["b"]))
+    rep = drift_report(stats, shifted, ind).set_index("feature")
+    assert rep.loc["a", "status"] == "retrain" and rep.loc["b", "missing_now"] > 0.4
+    assert psi(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0

@@ -1,0 +1,197 @@
+"""End to end: simulate, train, register, gate, reload — against a real MLflow store.
+
+SQLite by default; the same pipeline against the machine's PostgreSQL (database ``test``) as a team
+would run it, skipped with the reason only when no PostgreSQL answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from churnlens.config import Config, load_config
+from churnlens.datasets.simulator import SimulatorConfig, simulate, write_base
+from churnlens.features.indicators import INDICATORS, REGISTRY
+from churnlens.training.pipeline import train
+from churnlens.training.registry import CHAMPION, promote
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+PG_URI = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="module")
+def sim_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("sim") / "base"
+    write_base(simulate(SimulatorConfig(n_accounts=900, seed=5)), d)
+    return d
+
+
+def _cfg(d: Path, name: str) -> Config:
+    cfg = load_config(None, d)
+    return cfg.model_copy(update={"registry": cfg.registry.model_copy(update={"model_name": name})})
+
+
+@pytest.fixture(scope="module")
+def trained(sim_dir: Path, tmp_path_factory):
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.chdir(tmp_path_factory.mktemp("cwd"))
+    cfg = _cfg(sim_dir, "churnlens")
+    first = train(sim_dir, cfg)
+    second = train(sim_dir, cfg)
+    yield cfg, first, second, uri
+    mp.undo()
+
+
+def test_first_model_is_champion_and_identical_rerun_stays_challenger(trained):
+    _, first, second, uri = trained
+    assert (first.version, first.alias) == ("1", "champion")
+    assert (second.version, second.alias) == ("2", "challenger")
+    assert "does not beat" in second.decision
+    client = MlflowClient(uri)
+    assert str(client.get_model_version_by_alias("churnlens", CHAMPION).version) == "1"
+
+
+def test_same_command_same_data_gives_identical_predictions(trained):
+    _, first, second, _ = trained
+    a, b = first.test_frame["p"].to_numpy(), second.test_frame["p"].to_numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_model_beats_both_baselines_and_is_calibrated(trained):
+    _, first, _, _ = trained
+    m = first.metrics
+    assert m["model"]["roc_auc"] > m["health_score"]["roc_auc"]
+    assert m["model"]["roc_auc"] > m["logistic"]["roc_auc"]
+    assert m["model"]["ece"] < 0.03
+    assert "ground_truth" in m and m["ground_truth"]["roc_auc"] >= m["model"]["roc_auc"] - 0.01
+
+
+def test_registered_pyfunc_returns_calibrated_probabilities(trained):
+    _, first, _, uri = trained
+    mlflow.set_tracking_uri(uri)
+    pyfunc = mlflow.pyfunc.load_model("models:/churnlens@champion")
+    X = first.model.matrix(first.test_frame.head(50))
+    out = pyfunc.predict(X)
+    assert list(out.columns) == ["churn_probability"]
+    np.testing.assert_allclose(out["churn_probability"], first.model.predict_proba(X))
+    assert out["churn_probability"].between(0, 1).all()
+
+
+def test_run_records_config_digest_sha_lockfile_and_artifacts(trained):
+    _, first, _, uri = trained
+    client = MlflowClient(uri)
+    run = client.get_run(first.run_id)
+    tags = run.data.tags
+    for key in ("churnlens.data_digest", "churnlens.git_sha", "churnlens.lockfile_sha256"):
+        assert tags[key] and tags[key] != "unknown", key
+    assert run.data.params["labels.horizon_weeks"] == "13"
+    names = {a.path for a in client.list_artifacts(first.run_id)}
+    for f in (
+        "calibration_curve.png",
+        "lift_gains.png",
+        "shap_summary.png",
+        "shap_by_family.csv",
+        "metrics_by_tier.csv",
+        "metrics_by_tenure_band.csv",
+        "features.json",
+        "config.yaml",
+        "training_stats.json",
+        "run_record.json",
+    ):
+        assert f in names, f
+    assert run.data.metrics["test.model.roc_auc"] == pytest.approx(
+        first.metrics["model"]["roc_auc"]
+    )
+
+
+def test_forced_promotion_moves_the_alias_and_is_recorded(trained):
+    _, _, second, uri = trained
+    client = MlflowClient(uri)
+    promote(client, "churnlens", second.version, "forced: test")
+    assert str(client.get_model_version_by_alias("churnlens", CHAMPION).version) == second.version
+    tags = client.get_model_version("churnlens", second.version).tags
+    assert tags["churnlens.forced_promotion"] == "forced: test"
+    promote(client, "churnlens", "1", "forced: restore")
+
+
+def test_a_failure_during_registration_leaves_no_version_and_no_moved_alias(
+    trained, sim_dir, monkeypatch
+):
+    cfg, _, _, uri = trained
+    client = MlflowClient(uri)
+    before = {str(v.version) for v in client.search_model_versions("name='churnlens'")}
+    champion = str(client.get_model_version_by_alias("churnlens", CHAMPION).version)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("store went away")
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", boom)
+    with pytest.raises(RuntimeError, match="store went away"):
+        train(sim_dir, cfg)
+    monkeypatch.undo()
+    after = {str(v.version) for v in client.search_model_versions("name='churnlens'")}
+    assert after == before
+    assert str(client.get_model_version_by_alias("churnlens", CHAMPION).version) == champion
+
+
+def test_behaviour_steeper_login_decline_never_lowers_risk(trained):
+    _, first, _, _ = trained
+    model = first.model
+    base = first.test_frame.sample(200, random_state=0)
+    prev = model.predict_proba(base)
+    for factor in (0.8, 0.6, 0.4, 0.2):
+        worse = base.assign(
+            logins_change_4w_vs_prior_8w=base["logins_change_4w_vs_prior_8w"] - (1 - factor),
+            logins_slope_12w=base["logins_slope_12w"] - 0.05 * (1 - factor),
+            logins_4w=base["logins_4w"] * factor,
+        )
+        p = model.predict_proba(worse)
+        assert (p >= prev - 1e-12).all()
+        prev = p
+
+
+def test_behaviour_fresh_ticket_spike_raises_risk(trained):
+    _, first, _, _ = trained
+    model = first.model
+    quiet = first.test_frame[first.test_frame["has_tickets"] == 1].sample(200, random_state=1)
+    quiet = quiet.assign(ticket_spike_4w_vs_13w=1.0, urgent_tickets_13w=0.0)
+    spiky = quiet.assign(ticket_spike_4w_vs_13w=3.0, urgent_tickets_13w=3.0)
+    assert (model.predict_proba(spiky) >= model.predict_proba(quiet)).all()
+    assert model.predict_proba(spiky).mean() > model.predict_proba(quiet).mean()
+
+
+def test_behaviour_no_identifier_is_a_feature(trained):
+    _, first, _, _ = trained
+    assert not any("id" in f.split("_") for f in first.model.features)
+    assert set(INDICATORS) <= set(first.model.features)
+    for f in first.model.features:
+        if f in REGISTRY:
+            assert first.model.spec[f]["family"] == REGISTRY[f].family
+
+
+def test_pipeline_against_postgresql(sim_dir: Path, tmp_path: Path, monkeypatch):
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    try:
+        with sqlalchemy.create_engine(PG_URI).connect():
+            pass
+    except Exception as err:  # any connection failure means there is no server to test against
+        pytest.skip(f"no PostgreSQL answers at 127.0.0.1:5432/test: {err}")
+    name = f"churnlens-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", PG_URI)
+    monkeypatch.chdir(tmp_path)
+    result = train(sim_dir, _cfg(sim_dir, name))
+    client = MlflowClient(PG_URI)
+    try:
+        assert result.alias == "champion"
+        assert str(client.get_model_version_by_alias(name, CHAMPION).version) == result.version
+        assert pd.notna(client.get_run(result.run_id).data.metrics["test.model.roc_auc"])
+    finally:
+        client.delete_registered_model(name)
