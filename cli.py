@@ -452,5 +452,68 @@ def promote(
     _run(go)
 
 
+@app.command()
+def drift(
+    data: DataOpt,
+    as_of: AsOfOpt = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="models:/churnlens@champion (default) or a dir.")
+    ] = None,
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Compare today's indicator distributions with the model's training window (PSI)."""
+
+    def go() -> None:
+        import mlflow
+
+        from .config import load_config
+        from .training.drift_cmd import check_drift
+        from .training.pipeline import tracking_uri
+        from .training.registry import load_model
+
+        cfg = load_config(config, data)
+        mlflow.set_tracking_uri(tracking_uri())
+        churn_model, label = load_model(model, cfg.registry.model_name)
+        res = check_drift(data, cfg, _parse_date(as_of), churn_model)
+        if as_json:
+            doc = {
+                "model": label,
+                "as_of": str(res.as_of),
+                "retrain_advised": res.retrain,
+                "reasons": res.reasons,
+                "indicators": res.report.to_dict("records"),
+                "sources": res.sources.to_dict("records"),
+            }
+            out_console.print_json(json.dumps(doc, default=str))
+            return
+        t = Table(title=f"drift of {label} as of {res.as_of} (PSI vs the training window)")
+        for c in ("indicator", "PSI", "status", "missing (train)", "missing (now)"):
+            t.add_column(c, justify="left" if c == "indicator" else "right")
+        for r in res.report.head(15).itertuples():
+            t.add_row(
+                r.feature,
+                f"{r.psi:.3f}",
+                r.status,
+                f"{r.missing_train:.0%}",
+                f"{r.missing_now:.0%}",
+            )
+        out_console.print(t)
+        for r in res.sources.itertuples():
+            out_console.print(
+                f"  {r.source}: known for {r.available_now:.0%} of accounts "
+                f"(training {r.available_train:.0%})"
+            )
+        if res.retrain:
+            out_console.print("[bold yellow]Retraining advised:[/] " + "; ".join(res.reasons))
+        else:
+            out_console.print(
+                "[green]No retraining needed:[/] every PSI < 0.25 and sources "
+                "are as available as in training."
+            )
+
+    _run(go)
+
+
 if __name__ == "__main__":
     app()

@@ -55,6 +55,40 @@ def load_registered(client: MlflowClient, name: str, version: str) -> ChurnModel
         return ChurnModel.load(Path(path) / "artifacts" / ARTIFACT_KEY)
 
 
+def load_model(uri: str | None, name: str = "churnlens") -> tuple[ChurnModel, str]:
+    """A model from a ``models:/name@alias`` / ``models:/name/N`` URI or a package directory.
+
+    Returns the model and a label for it (e.g. ``churnlens v3``). Default: ``@champion``.
+    """
+    from ..errors import ChurnlensError
+
+    uri = uri or f"models:/{name}@{CHAMPION}"
+    if not uri.startswith("models:/"):
+        path = Path(uri)
+        if (path / ARTIFACT_KEY).is_dir():
+            path = path / ARTIFACT_KEY
+        elif (path / "artifacts" / ARTIFACT_KEY).is_dir():
+            path = path / "artifacts" / ARTIFACT_KEY
+        try:
+            return ChurnModel.load(path), str(path)
+        except FileNotFoundError as err:
+            raise ChurnlensError(f"--model {uri}: {err}") from None
+    client = MlflowClient()
+    ref = uri.removeprefix("models:/")
+    model_name, _, rest = ref.partition("@") if "@" in ref else ref.partition("/")
+    try:
+        if "@" in ref:
+            version = str(client.get_model_version_by_alias(model_name, rest).version)
+        else:
+            version = str(client.get_model_version(model_name, rest).version)
+    except MlflowException as err:
+        raise ChurnlensError(
+            f"{uri}: no such registered model at {mlflow.get_tracking_uri()} ({err.message}); "
+            "train one with `churnlens train` or pass --model"
+        ) from None
+    return load_registered(client, model_name, version), f"{model_name} v{version}"
+
+
 def champion_version(client: MlflowClient, name: str) -> str | None:
     """Version number holding ``@champion``, or None."""
     try:
