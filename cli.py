@@ -453,6 +453,59 @@ def promote(
 
 
 @app.command()
+def score(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Output .csv, .csv.gz or .parquet file.")],
+    as_of: AsOfOpt = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="models:/churnlens@champion (default) or a dir.")
+    ] = None,
+    config: ConfigOpt = None,
+    lang: Annotated[str, typer.Option("--lang", help="en or ja.")] = "en",
+    playbooks: Annotated[
+        Path | None, typer.Option("--playbooks", help="Your own playbook catalog (YAML).")
+    ] = None,
+) -> None:
+    """Score every account alive at a date: probability, band, reasons and plays."""
+
+    def go() -> None:
+        import mlflow
+
+        from .config import load_config
+        from .features.indicators import compute_indicators
+        from .features.io import check_output_path, write_frame
+        from .features.timeline import build_timeline
+        from .serving.playbooks import load_catalog
+        from .serving.scoring import score_frame, to_table
+        from .training.drift_cmd import alive_accounts
+        from .training.pipeline import tracking_uri
+        from .training.registry import load_model
+
+        if lang not in ("en", "ja"):
+            raise ChurnlensError(f"--lang: expected en or ja, got {lang!r}")
+        check_output_path(out)
+        cfg = load_config(config, data)
+        catalog = load_catalog(playbooks)
+        mlflow.set_tracking_uri(tracking_uri())
+        churn_model, label = load_model(model, cfg.registry.model_name)
+        tables = _load(data, config, as_of)
+        alive = alive_accounts(tables)
+        ind = compute_indicators(build_timeline(tables), alive, as_of=tables.as_of)
+        rows = score_frame(churn_model, ind, alive, cfg, catalog, lang=lang)
+        table = to_table(rows, label)
+        write_frame(table, out)
+        bands = table["risk_band"].value_counts()
+        console.print(
+            f"scored {len(table):,} accounts as of {tables.as_of} with {label}: "
+            + ", ".join(f"{b} {bands.get(b, 0):,}" for b in ("red", "yellow", "green"))
+            + f"; ARR at risk {table['arr_at_risk'].sum():,.0f} -> {out}",
+            highlight=False,
+        )
+
+    _run(go)
+
+
+@app.command()
 def drift(
     data: DataOpt,
     as_of: AsOfOpt = None,
@@ -490,19 +543,19 @@ def drift(
         t = Table(title=f"drift of {label} as of {res.as_of} (PSI vs the training window)")
         for c in ("indicator", "PSI", "status", "missing (train)", "missing (now)"):
             t.add_column(c, justify="left" if c == "indicator" else "right")
-        for r in res.report.head(15).itertuples():
+        for r in res.report.head(15).to_dict("records"):
             t.add_row(
-                r.feature,
-                f"{r.psi:.3f}",
-                r.status,
-                f"{r.missing_train:.0%}",
-                f"{r.missing_now:.0%}",
+                str(r["feature"]),
+                f"{float(r['psi']):.3f}",
+                str(r["status"]),
+                f"{float(r['missing_train']):.0%}",
+                f"{float(r['missing_now']):.0%}",
             )
         out_console.print(t)
-        for r in res.sources.itertuples():
+        for src in res.sources.to_dict("records"):
             out_console.print(
-                f"  {r.source}: known for {r.available_now:.0%} of accounts "
-                f"(training {r.available_train:.0%})"
+                f"  {src['source']}: known for {float(src['available_now']):.0%} "
+                f"of accounts (training {float(src['available_train']):.0%})"
             )
         if res.retrain:
             out_console.print("[bold yellow]Retraining advised:[/] " + "; ".join(res.reasons))

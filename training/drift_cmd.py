@@ -51,11 +51,15 @@ def check_drift(data_dir: Path, cfg: Config, as_of: date | None, model: ChurnMod
         now = float(ind[col].mean()) if col in ind and len(ind) else float("nan")
         rows.append({"source": s, "available_train": then, "available_now": now})
     sources = pd.DataFrame(rows)
-    reasons = [f"{r.feature}: PSI {r.psi:.2f}" for r in report.itertuples() if r.psi >= PSI_RETRAIN]
-    for r in sources.itertuples():
-        if abs(r.available_now - r.available_train) >= MISSING_SHIFT:
+    reasons = [
+        f"{r['feature']}: PSI {float(r['psi']):.2f}"
+        for r in report.to_dict("records")
+        if float(r["psi"]) >= PSI_RETRAIN
+    ]
+    for src in rows:
+        then, now = float(src["available_train"]), float(src["available_now"])
+        if abs(now - then) >= MISSING_SHIFT:
             reasons.append(
-                f"{r.source}: known for {r.available_now:.0%} of accounts now vs "
-                f"{r.available_train:.0%} in training"
+                f"{src['source']}: known for {now:.0%} of accounts now vs {then:.0%} in training"
             )
     return DriftResult(report, sources, bool(reasons), reasons, tables.as_of)

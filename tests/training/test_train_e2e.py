@@ -195,3 +195,77 @@ def test_pipeline_against_postgresql(sim_dir: Path, tmp_path: Path, monkeypatch)
         assert pd.notna(client.get_run(result.run_id).data.metrics["test.model.roc_auc"])
     finally:
         client.delete_registered_model(name)
+
+
+def test_score_writes_one_row_per_live_account_with_reasons_and_plays(trained, sim_dir, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from churnlens.cli import app
+    from churnlens.serving.scoring import SCORE_COLUMNS
+
+    _, _, _, uri = trained
+    out = tmp_path / "scores.parquet"
+    res = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--data",
+            str(sim_dir),
+            "--as-of",
+            "2025-10-05",
+            "--out",
+            str(out),
+            "--model",
+            "models:/churnlens/1",
+        ],
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    assert res.exit_code == 0, res.output
+    table = pd.read_parquet(out)
+    assert list(table.columns[: len(SCORE_COLUMNS)]) == list(SCORE_COLUMNS)
+    assert table["account_id"].is_unique and (table["as_of"] == "2025-10-05").all()
+    assert table["churn_probability"].between(0, 1).all()
+    assert table["arr_at_risk"].is_monotonic_decreasing
+    assert set(table["risk_band"]) <= {"red", "yellow", "green"}
+    flagged = table[table["risk_band"] != "green"]
+    assert len(flagged) > 0
+    for _, row in flagged.head(20).iterrows():
+        reasons = json.loads(row["top_reasons"])
+        plays = json.loads(row["playbooks"])
+        assert reasons and reasons[0]["impact"] > 0 and plays
+    assert (table["model_version"] == "churnlens v1").all()
+
+
+def test_score_and_drift_fail_clearly_without_a_model(sim_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from churnlens.cli import app
+
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"}
+    out = tmp_path / "s.csv"
+    res = CliRunner().invoke(app, ["score", "--data", str(sim_dir), "--out", str(out)], env=env)
+    assert res.exit_code == 2 and "no such registered model" in res.output
+    assert not out.exists()
+    res = CliRunner().invoke(app, ["drift", "--data", str(sim_dir), "--model", str(tmp_path)])
+    assert res.exit_code == 2 and "not a churnlens model" in res.output
+
+
+def test_drift_reports_psi_per_indicator(trained, sim_dir):
+    import json
+
+    from typer.testing import CliRunner
+
+    from churnlens.cli import app
+
+    _, first, _, uri = trained
+    res = CliRunner().invoke(
+        app, ["drift", "--data", str(sim_dir), "--json"], env={"MLFLOW_TRACKING_URI": uri}
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    names = {r["feature"] for r in doc["indicators"]}
+    assert set(first.model.features) == names
+    assert isinstance(doc["retrain_advised"], bool)
+    assert {s["source"] for s in doc["sources"]} >= {"usage_events", "tickets"}
