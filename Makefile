@@ -28,11 +28,17 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 setup: $(VENV)/.synced ## Install churnlens and its locked dependencies into .venv
 	@echo "churnlens installed in $(VENV) (run $(RUN)/churnlens --help)"
 
-demo: setup ## Simulate a customer base, validate it, build the timeline and indicators
+demo: export MLFLOW_TRACKING_URI ?= sqlite:///$(DEMO_DIR)/mlflow.db
+demo: setup ## Simulate a base, validate, build timeline + indicators, train, score
+	@mkdir -p $(DEMO_DIR)
 	$(RUN)/churnlens simulate --out $(DEMO_DIR)/data --accounts $(DEMO_ACCOUNTS) --seed $(DEMO_SEED)
 	$(RUN)/churnlens validate --data $(DEMO_DIR)/data
 	$(RUN)/churnlens timeline --data $(DEMO_DIR)/data --out $(DEMO_DIR)/timeline.parquet
-	$(RUN)/churnlens indicators --data $(DEMO_DIR)/data --out $(DEMO_DIR)/indicators.parquet --top 10
+	$(RUN)/churnlens indicators --data $(DEMO_DIR)/data --out $(DEMO_DIR)/indicators.parquet --top 5
+	$(RUN)/churnlens train --data $(DEMO_DIR)/data
+	$(RUN)/churnlens score --data $(DEMO_DIR)/data --out $(DEMO_DIR)/scores.csv --top 10
+	$(RUN)/churnlens drift --data $(DEMO_DIR)/data
+	@echo "MLflow runs and registry: $(RUN)/mlflow ui --backend-store-uri $$MLFLOW_TRACKING_URI"
 
 lint: setup ## Ruff (lint + format check) and mypy on the packages
 	$(RUN)/ruff check .

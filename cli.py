@@ -76,6 +76,7 @@ def _main(
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
 
 
 def _load(data: Path, config: Path | None, as_of: str | None) -> Any:
@@ -465,6 +466,7 @@ def score(
     playbooks: Annotated[
         Path | None, typer.Option("--playbooks", help="Your own playbook catalog (YAML).")
     ] = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="Accounts to show.")] = 0,
 ) -> None:
     """Score every account alive at a date: probability, band, reasons and plays."""
 
@@ -501,8 +503,36 @@ def score(
             + f"; ARR at risk {table['arr_at_risk'].sum():,.0f} -> {out}",
             highlight=False,
         )
+        if top:
+            _print_scores(rows, top)
 
     _run(go)
+
+
+def _print_scores(rows: list[dict[str, Any]], top: int) -> None:
+    ranked = sorted(rows, key=lambda r: -(r["arr_at_risk"] or 0.0))[:top]
+    t = Table(title=f"{top} accounts with the most ARR at risk")
+    for c in ("account", "risk", "band", "tier", "ARR at risk", "why", "next play"):
+        t.add_column(
+            c, overflow="fold", justify="right" if c in ("risk", "ARR at risk") else "left"
+        )
+    colour = {"red": "red", "yellow": "yellow", "green": "green"}
+    for r in ranked:
+        why = "\n".join(
+            f"{x['label']}: {x['evidence'][0]}" if x["evidence"] else x["label"]
+            for x in r["top_reasons"][:2]
+        )
+        play = r["playbooks"][0] if r["playbooks"] else None
+        t.add_row(
+            r["account_id"],
+            f"{r['churn_probability']:.0%}",
+            f"[{colour[r['risk_band']]}]{r['risk_band']}[/]",
+            r["touch_tier"],
+            f"{r['arr_at_risk'] or 0:,.0f}",
+            why or "-",
+            f"{play['title']} ({play['owner']}, {play['due_days']}d)" if play else "-",
+        )
+    out_console.print(t)
 
 
 @app.command()
