@@ -20,6 +20,7 @@ from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+PROB_FLOOR = 1e-4
 ARTIFACT_KEY = "churn_model"  # the package's folder inside an MLflow model
 
 
@@ -63,8 +64,8 @@ class IsotonicCalibrator:
         return self
 
     def predict(self, p: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities."""
-        return np.interp(p, self.x_, self.y_)
+        """Calibrated probabilities (never exactly 0 or 1: a step with no churn is not proof)."""
+        return np.clip(np.interp(p, self.x_, self.y_), PROB_FLOOR, 1 - PROB_FLOOR)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""

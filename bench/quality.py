@@ -1,0 +1,147 @@
+"""Model quality on data the model never saw (a later time window), each beside its reference.
+
+- fightchurn socialnet7 (full public data via the adapter): LightGBM on churnlens indicators vs a
+  plain LightGBM on raw 28-day event counts per event type, same snapshots, same split (train on
+  snapshots before 2020-03-25, test on those from 2020-04-01, 4-week horizon), same parameters.
+- simulator: the training pipeline's test-window metrics beside the ground-truth ceiling.
+
+Run with ``make bench`` (or ``python bench/quality.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from churnlens.config import load_config
+from churnlens.datasets.fightchurn import import_fightchurn
+from churnlens.datasets.simulator import SimulatorConfig, simulate, write_base
+from churnlens.features.contract import load_tables
+from churnlens.features.indicators import compute_indicators
+from churnlens.features.snapshots import build_snapshots, observation_dates
+from churnlens.features.timeline import build_timeline
+from churnlens.training.fit import lgb_params
+from churnlens.training.pipeline import FEATURES, fit_and_evaluate, prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGHTCHURN = ROOT.parent / "shared" / "data" / "fightchurn-socialnet7"
+TRAIN_BEFORE = pd.Timestamp("2020-03-25")
+TEST_FROM = pd.Timestamp("2020-04-01")
+
+
+def raw_counts(events: pd.DataFrame, snaps: pd.DataFrame) -> pd.DataFrame:
+    """Counts per event type in the 28 days ending at each snapshot date (the plain features)."""
+    ev = events[["account_id", "occurred_at", "event"]]
+    parts = []
+    for t, grp in snaps.groupby("as_of"):
+        end = t + pd.Timedelta(days=1)
+        window = ev[(ev["occurred_at"] >= end - pd.Timedelta(days=28)) & (ev["occurred_at"] < end)]
+        window = window[window["account_id"].isin(grp["account_id"])]
+        c = window.groupby(["account_id", "event"]).size().unstack(fill_value=0)
+        c = c.reindex(grp["account_id"].unique(), fill_value=0)
+        c.index.name = "account_id"
+        parts.append(c.reset_index().assign(as_of=t))
+    return pd.concat(parts, ignore_index=True).fillna(0)
+
+
+def fit_auc(train: pd.DataFrame, test: pd.DataFrame, features: list[str], seed: int) -> float:
+    """Same LightGBM recipe for both feature sets: early stopping on 20% of training accounts."""
+    rng = np.random.default_rng(seed)
+    accounts = train["account_id"].unique()
+    hold = set(rng.choice(accounts, size=len(accounts) // 5, replace=False).tolist())
+    is_hold = train["account_id"].isin(hold)
+    tr, va = train[~is_hold], train[is_hold]
+    cfg = load_config(None, None).model
+    params = lgb_params(cfg, features, seed) | {"monotone_constraints": [0] * len(features)}
+    booster = lgb.train(
+        params,
+        lgb.Dataset(tr[features], tr["label"]),
+        num_boost_round=2000,
+        valid_sets=[lgb.Dataset(va[features], va["label"])],
+        callbacks=[lgb.early_stopping(100, verbose=False), lgb.log_evaluation(0)],
+    )
+    return float(roc_auc_score(test["label"], booster.predict(test[features])))
+
+
+def fightchurn(work: Path) -> list[str]:
+    """Indicators vs raw counts on the full fightchurn data."""
+    data = work / "fightchurn"
+    import_fightchurn(FIGHTCHURN, data)
+    cfg = load_config(None, data)
+    cfg = cfg.model_copy(update={"labels": cfg.labels.model_copy(update={"step_weeks": 1})})
+    tables = load_tables(data, cfg)
+    dates = [
+        d
+        for d in observation_dates(pd.Timestamp("2020-02-01").date(), tables.as_of, 1)
+        if pd.Timestamp(d) <= pd.Timestamp("2020-04-29")
+    ]
+    snaps = build_snapshots(tables, dates)
+    ind = compute_indicators(build_timeline(tables), tables.accounts, snaps)
+    frame = snaps.merge(ind, on=["account_id", "as_of"])
+    raw = raw_counts(tables.frames["usage_events"], snaps)
+    event_cols = [c for c in raw.columns if c not in ("account_id", "as_of")]
+    frame = frame.merge(raw, on=["account_id", "as_of"], how="left")
+    train = frame[frame["as_of"] < TRAIN_BEFORE]
+    test = frame[frame["as_of"] >= TEST_FROM]
+    lines = [
+        f"fightchurn: {len(train):,} train / {len(test):,} test snapshots, "
+        f"{int(test['label'].sum())} churns in test"
+    ]
+    aucs = {}
+    for name, feats in (
+        ("plain LightGBM, raw 28-day counts", event_cols),
+        ("churnlens indicators", list(FEATURES)),
+        ("churnlens indicators + raw counts", [*FEATURES, *event_cols]),
+    ):
+        aucs[name] = np.mean([fit_auc(train, test, feats, seed) for seed in (1, 2, 3)])
+        lines.append(f"  ROC-AUC {aucs[name]:.4f}  {name} (mean of 3 seeds)")
+    base = aucs["plain LightGBM, raw 28-day counts"]
+    best = aucs["churnlens indicators"]
+    lines.append(f"  churnlens - plain = {best - base:+.4f} (target >= +0.03)")
+    return lines
+
+
+def simulator(work: Path, n: int) -> list[str]:
+    """The pipeline's test-window metrics beside the truth, and its wall time."""
+    data = work / "sim"
+    write_base(simulate(SimulatorConfig(n_accounts=n, seed=7)), data)
+    cfg = load_config(None, data)
+    t0 = time.perf_counter()
+    prepared = prepare(data, cfg, None, lambda m: None)
+    _, metrics, _, _ = fit_and_evaluate(prepared, cfg, data, lambda m: None)
+    secs = time.perf_counter() - t0
+    lines = [f"simulator {n:,} accounts: features + training + evaluation in {secs:.0f}s"]
+    for who in ("model", "logistic", "health_score", "ground_truth"):
+        m = metrics.get(who)
+        if m:
+            lines.append(
+                f"  {who:<13} ROC-AUC {m['roc_auc']:.4f}  ECE {m['ece']:.4f}  "
+                f"Brier {m['brier']:.4f}"
+            )
+    gap = metrics["ground_truth"]["roc_auc"] - metrics["model"]["roc_auc"]
+    lines.append(f"  ceiling - model = {gap:.4f} (target <= 0.01)")
+    return lines
+
+
+def main() -> int:
+    n = int(os.environ.get("BENCH_ACCOUNTS", "5000"))
+    with tempfile.TemporaryDirectory(prefix="churnlens-quality-") as tmp:
+        lines = simulator(Path(tmp), n)
+        if FIGHTCHURN.exists():
+            lines += fightchurn(Path(tmp))
+        else:
+            lines.append(f"fightchurn skipped: {FIGHTCHURN} not found")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
