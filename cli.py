@@ -260,6 +260,7 @@ def indicators(
     def go() -> None:
         from .features.indicators import compute_indicators
         from .features.io import check_output_path, write_frame
+        from .features.snapshots import alive_accounts
         from .features.timeline import build_timeline
         from .training.baselines import health_score
 
@@ -269,7 +270,7 @@ def indicators(
             check_output_path(out)
         tables = _load(data, config, as_of)
         tl = build_timeline(tables)
-        alive = _alive_accounts(tables)
+        alive = alive_accounts(tables)
         ind = compute_indicators(tl, alive, as_of=tables.as_of)
         ind.insert(2, "health_score", health_score(ind))
         if out is not None:
@@ -278,17 +279,6 @@ def indicators(
         _print_riskiest(ind, alive, top, lang)
 
     _run(go)
-
-
-def _alive_accounts(tables: Any) -> Any:
-    from .features.contract import cutoff
-
-    acc = tables.accounts
-    churn = tables.get("churn_events")
-    if churn is None or churn.empty:
-        return acc
-    gone = churn.loc[churn["churned_at"] < cutoff(tables.as_of), "account_id"]
-    return acc.loc[~acc["account_id"].isin(gone)]
 
 
 def _print_riskiest(ind: Any, accounts: Any, top: int, lang: str) -> None:
@@ -476,10 +466,10 @@ def score(
         from .config import load_config
         from .features.indicators import compute_indicators
         from .features.io import check_output_path, write_frame
+        from .features.snapshots import alive_accounts
         from .features.timeline import build_timeline
         from .serving.playbooks import load_catalog
         from .serving.scoring import score_frame, to_table
-        from .training.drift_cmd import alive_accounts
         from .training.pipeline import tracking_uri
         from .training.registry import load_model
 

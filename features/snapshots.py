@@ -57,6 +57,16 @@ def unavoidable_mask(churn: pd.DataFrame, labels: LabelsConfig) -> pd.Series:
     return mask
 
 
+def alive_accounts(tables: Tables) -> pd.DataFrame:
+    """Accounts created by ``tables.as_of`` and not churned by the end of that day."""
+    acc = tables.accounts
+    churn = tables.get("churn_events")
+    if churn is None or churn.empty:
+        return acc
+    gone = churn.loc[churn["churned_at"] < cutoff(tables.as_of), "account_id"]
+    return acc.loc[~acc["account_id"].isin(gone)]
+
+
 def build_snapshots(tables: Tables, dates: list[date] | None = None) -> pd.DataFrame:
     """Labelled ``(account_id, as_of)`` snapshots.
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Config
-from ..features.contract import Tables, cutoff, load_tables
+from ..features.contract import load_tables
 from ..features.indicators import SOURCES, availability_column, compute_indicators
+from ..features.snapshots import alive_accounts
 from ..features.timeline import build_timeline
 from ..model import ChurnModel
 from .drift import PSI_RETRAIN, drift_report
@@ -27,16 +28,6 @@ class DriftResult:
     retrain: bool
     reasons: list[str]
     as_of: date
-
-
-def alive_accounts(tables: Tables) -> pd.DataFrame:
-    """Accounts created by ``as_of`` and not churned by then."""
-    acc = tables.accounts
-    churn = tables.get("churn_events")
-    if churn is None or churn.empty:
-        return acc
-    gone = churn.loc[churn["churned_at"] < cutoff(tables.as_of), "account_id"]
-    return acc.loc[~acc["account_id"].isin(gone)]
 
 
 def check_drift(data_dir: Path, cfg: Config, as_of: date | None, model: ChurnModel) -> DriftResult:

@@ -70,3 +70,18 @@ def test_unavoidable_churn_is_configurable(mode, expected):
         assert idx.loc[("a", pd.Timestamp("2024-01-21")), "label"] == 0  # earlier still kept
     else:
         assert idx.loc[key, "label"] == expected
+
+
+def test_alive_accounts_drops_accounts_churned_by_the_end_of_as_of():
+    from churnlens.features.snapshots import alive_accounts
+
+    frames = _frames([("a", "2024-02-20", "price"), ("b", "2024-03-31T23:00", "price")])
+    assert sorted(alive_accounts(make_tables(frames, as_of=date(2024, 3, 30)))["account_id"]) == [
+        "b",
+        "c",
+        "d",
+    ]
+    assert sorted(alive_accounts(make_tables(frames, as_of=date(2024, 3, 31)))["account_id"]) == [
+        "c",
+        "d",
+    ]
