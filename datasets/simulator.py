@@ -137,6 +137,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
+from ..features.io import write_frame
 from ..features.schema import TABLE_NAMES
 
 log = logging.getLogger(__name__)
@@ -1305,30 +1306,20 @@ def churnlens_yaml(horizon_weeks: int = 13) -> dict[str, object]:
     }
 
 
-def _replace_parquet(df: pd.DataFrame, path: Path) -> None:
-    """Write ``df`` to ``path`` through a temporary file and an atomic rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_base(base: SimulatedBase, out: Path) -> None:
     """Write the tables, ``churnlens.yaml`` and the truth under ``out`` (each file atomically)."""
     out = Path(out)
     truth_dir = out / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
     for name in TABLE_NAMES:
-        _replace_parquet(base.tables[name], out / f"{name}.parquet")
+        write_frame(base.tables[name], out / f"{name}.parquet")
     horizon = int(base.truth["horizon_weeks"].iloc[0]) if len(base.truth) else 13
     cfg_path = out / "churnlens.yaml"
     tmp = cfg_path.with_name(f".{cfg_path.name}.{os.getpid()}.tmp")
     tmp.write_text(yaml.safe_dump(churnlens_yaml(horizon), sort_keys=False), encoding="utf-8")
     os.replace(tmp, cfg_path)
-    _replace_parquet(base.truth, truth_dir / "true_churn_probability.parquet")
-    _replace_parquet(base.accounts_truth, truth_dir / "accounts_truth.parquet")
+    write_frame(base.truth, truth_dir / "true_churn_probability.parquet")
+    write_frame(base.accounts_truth, truth_dir / "accounts_truth.parquet")
     if len(base.states):
-        _replace_parquet(base.states, truth_dir / "latent_states.parquet")
+        write_frame(base.states, truth_dir / "latent_states.parquet")
     log.info("wrote the simulated base to %s", out)
