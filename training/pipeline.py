@@ -307,6 +307,11 @@ def train(
             decision.alias,
             decision.reason,
         )
+        beats = all(
+            metrics["model"]["roc_auc"] > metrics[b]["roc_auc"]
+            for b in ("health_score", "logistic")
+        )
+        mlflow.set_tag("churnlens.beats_baselines", str(beats).lower())
         mlflow.set_tags(
             {
                 "churnlens.registered_version": decision.version,

@@ -114,6 +114,9 @@ def register_and_gate(
 ) -> Decision:
     """Register ``model_uri`` and apply the champion gate; roll back on any failure."""
     name = cfg.model_name
+    removed = remove_stale_versions(client, name)
+    if removed:
+        log.warning("deleted half-registered %s versions left by dead runs: %s", name, removed)
     champ = champion_version(client, name)
     champ_value: float | None = None
     if champ is not None:
@@ -160,6 +163,35 @@ def register_and_gate(
         finally:
             raise
     return Decision(version, alias, champ, cfg.gate_metric, new_value, champ_value, reason)
+
+
+STALE_AFTER_S = 3600
+
+
+def remove_stale_versions(client: MlflowClient, name: str, now_ms: int | None = None) -> list[str]:
+    """Delete versions still tagged ``registering`` whose run ended or that are over an hour old.
+
+    A process killed between creating a version and tagging it ``ready`` leaves such a version;
+    it never held an alias, so deleting it restores the registry to a consistent state.
+    """
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return []
+    removed = []
+    for mv in versions:
+        if mv.tags.get("churnlens.status") != "registering":
+            continue
+        try:
+            run_status = client.get_run(mv.run_id).info.status if mv.run_id else "MISSING"
+        except MlflowException:
+            run_status = "MISSING"
+        old = now_ms - int(mv.creation_timestamp) > STALE_AFTER_S * 1000
+        if run_status != "RUNNING" or old:
+            client.delete_model_version(name, str(mv.version))
+            removed.append(str(mv.version))
+    return removed
 
 
 def promote(client: MlflowClient, name: str, version: str, reason: str) -> None:

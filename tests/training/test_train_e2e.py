@@ -93,6 +93,7 @@ def test_run_records_config_digest_sha_lockfile_and_artifacts(trained):
     for key in ("churnlens.data_digest", "churnlens.git_sha", "churnlens.lockfile_sha256"):
         assert tags[key] and tags[key] != "unknown", key
     assert run.data.params["labels.horizon_weeks"] == "13"
+    assert tags["churnlens.beats_baselines"] == "true"
     names = {a.path for a in client.list_artifacts(first.run_id)}
     for f in (
         "calibration_curve.png",
@@ -269,3 +270,23 @@ def test_drift_reports_psi_per_indicator(trained, sim_dir):
     assert set(first.model.features) == names
     assert isinstance(doc["retrain_advised"], bool)
     assert {s["source"] for s in doc["sources"]} >= {"usage_events", "tickets"}
+
+
+def test_a_version_left_half_registered_by_a_dead_run_is_removed(trained):
+    from churnlens.training.registry import remove_stale_versions
+
+    _, first, _, uri = trained
+    client = MlflowClient(uri)
+    run = client.create_run(client.get_run(first.run_id).info.experiment_id)
+    mv = client.create_model_version(
+        "churnlens",
+        f"runs:/{run.info.run_id}/model",
+        run_id=run.info.run_id,
+        tags={"churnlens.status": "registering"},
+    )
+    assert remove_stale_versions(client, "churnlens") == []  # its run is still running
+    client.set_terminated(run.info.run_id, "KILLED")
+    assert remove_stale_versions(client, "churnlens") == [str(mv.version)]
+    versions = {str(v.version) for v in client.search_model_versions("name='churnlens'")}
+    assert str(mv.version) not in versions
+    assert str(client.get_model_version_by_alias("churnlens", CHAMPION).version) == "1"
