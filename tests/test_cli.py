@@ -116,3 +116,16 @@ def test_console_script_runs_as_a_process(data_dir: Path):
     assert proc.returncode == 2
     assert "data directory not found" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_fatal_data_problem_stops_timeline_with_exit_2_naming_table_and_column(
+    data_dir: Path, tmp_path: Path
+):
+    pd.DataFrame({"account_id": ["a"], "occurred": ["2024-01-02"], "event": ["login"]}).to_csv(
+        data_dir / "usage_events.csv", index=False
+    )
+    out = tmp_path / "tl.csv"
+    res = runner.invoke(app, ["timeline", "--data", str(data_dir), "--out", str(out)])
+    assert res.exit_code == 2
+    assert "usage_events.occurred_at" in res.output and "required column" in res.output
+    assert "Traceback" not in res.output and not out.exists()
