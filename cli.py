@@ -588,5 +588,69 @@ def drift(
     _run(go)
 
 
+@app.command()
+def serve(
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+    ] = 3000,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "0.0.0.0",
+    model: Annotated[
+        str | None, typer.Option("--model", help="models:/churnlens@champion (default) or a dir.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Config YAML (bands, tiers; default: built-in).")
+    ] = None,
+    playbooks: Annotated[
+        Path | None, typer.Option("--playbooks", help="Your own playbook catalog (YAML).")
+    ] = None,
+) -> None:
+    """Start the prediction API (BentoML) until interrupted."""
+
+    def go() -> None:
+        import signal
+        import subprocess
+
+        from .serving.service import CONFIG_ENV, MODEL_URI_ENV, PLAYBOOKS_ENV
+
+        env = dict(os.environ)
+        for name, value in (
+            (MODEL_URI_ENV, model),
+            (CONFIG_ENV, config),
+            (PLAYBOOKS_ENV, playbooks),
+        ):
+            if value is not None:
+                env[name] = str(value)
+        for option, path in (("--config", config), ("--playbooks", playbooks)):
+            if path is not None and not path.is_file():
+                raise ChurnlensError(f"{option} {path}: file not found")
+        cmd = [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "churnlens.serving.service:ChurnService",
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ]
+        console.print(f"serving churnlens on http://{host}:{port} (Ctrl-C to stop)")
+        proc = subprocess.Popen(cmd, env=env)
+        # SIGTERM (a supervisor stopping us) is passed on, so BentoML shuts its workers down.
+        signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:  # the terminal sent SIGINT to BentoML too; let it finish
+            try:
+                code = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+        if code not in (0, -signal.SIGTERM, -signal.SIGINT):
+            raise typer.Exit(code)
+
+    _run(go)
+
+
 if __name__ == "__main__":
     app()

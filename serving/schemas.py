@@ -1,0 +1,252 @@
+"""Request and response models of the prediction API (Pydantic v2).
+
+A request carries, per account, the ``accounts`` table row (``profile``) and that account's rows of
+``churnlens timeline`` output (``weeks``), so any client can build one from the batch pipeline's own
+files. Validation names the field path and the problem (``accounts[2].weeks[5].logins: must be >=
+0``); cross-field rules (duplicated weeks, weeks after ``as_of``) are checked here too, so the
+endpoint only ever sees a request it can score. Weeks out of order are sorted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+MAX_WEEKS = 104
+DEFAULT_MAX_ACCOUNTS = 1000
+
+
+def _finite_non_negative(value: float | None) -> float | None:
+    """``value`` when it is unknown (None) or a finite number >= 0."""
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        raise PydanticCustomError(
+            "not_finite",
+            "must be a finite number (send null for unknown), got {value}",
+            {"value": str(value)},
+        )
+    if value < 0:
+        raise PydanticCustomError("negative", "must be >= 0, got {value}", {"value": value})
+    return value
+
+
+Amount = Annotated[float | None, AfterValidator(_finite_non_negative)]
+
+
+class WeekIn(BaseModel):
+    """One row of ``churnlens timeline`` output: a Monday and that week's activity counts.
+
+    A column left out, or null, is unknown (NaN), never zero. The fields are the timeline columns
+    of ``features/schema.py`` (a test keeps the two equal); other keys (``account_id``) are ignored.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    week_start: date
+    logins: Amount = None
+    active_users: Amount = None
+    events: Amount = None
+    distinct_features: Amount = None
+    core_feature_events: Amount = None
+    tickets_opened: Amount = None
+    tickets_urgent: Amount = None
+    tickets_open: Amount = None
+    surveys_sent: Amount = None
+    surveys_answered: Amount = None
+    nps_sum: Amount = None
+    nps_n: Amount = None
+    touches: Amount = None
+    touches_inbound: Amount = None
+    seats: Amount = None
+    arr: Amount = None
+
+    @field_validator("week_start")
+    @classmethod
+    def _monday(cls, v: date) -> date:
+        if v.weekday() != 0:
+            raise PydanticCustomError(
+                "not_monday",
+                "must be a Monday (weeks run Monday-Sunday), got {day}",
+                {"day": f"{v.isoformat()} ({v:%A})"},
+            )
+        return v
+
+
+class ProfileIn(BaseModel):
+    """The account's row of the ``accounts`` table; unknown keys are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    created_at: datetime
+    arr: Amount = None
+    seats: Amount = None
+    plan: str | None = None
+    touch_tier: str | None = None
+    renewal_date: date | None = None
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc_naive(cls, v: datetime) -> datetime:
+        """Timestamps are UTC: an aware one is converted, a naive one is taken as UTC."""
+        return v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo is not None else v
+
+
+class AccountIn(BaseModel):
+    """One account to score: its id, profile and up to 104 weeks of timeline."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_id: str = Field(min_length=1, max_length=256)
+    profile: ProfileIn
+    weeks: list[WeekIn] = Field(default_factory=list, max_length=MAX_WEEKS)
+
+    @field_validator("weeks")
+    @classmethod
+    def _unique_sorted(cls, v: list[WeekIn]) -> list[WeekIn]:
+        """Weeks sorted by ``week_start``; a week sent twice is an error naming both rows."""
+        seen: dict[date, int] = {}
+        for i, week in enumerate(v):
+            if week.week_start in seen:
+                raise PydanticCustomError(
+                    "duplicate_week",
+                    "week_start {day} appears twice (weeks[{first}] and weeks[{second}])",
+                    {
+                        "day": week.week_start.isoformat(),
+                        "first": seen[week.week_start],
+                        "second": i,
+                    },
+                )
+            seen[week.week_start] = i
+        return sorted(v, key=lambda w: w.week_start)
+
+
+class PredictRequest(BaseModel):
+    """``POST /predict`` body: accounts to score as of one date."""
+
+    model_config = ConfigDict(frozen=True)
+
+    as_of: date
+    accounts: list[AccountIn] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PredictRequest:
+        """Account ids unique; no account created, and no week starting, after ``as_of``."""
+        problems: list[str] = []
+        first: dict[str, int] = {}
+        for i, acc in enumerate(self.accounts):
+            if acc.account_id in first:
+                problems.append(
+                    f"accounts[{i}].account_id: {acc.account_id!r} is also "
+                    f"accounts[{first[acc.account_id]}]"
+                )
+            first.setdefault(acc.account_id, i)
+            if acc.profile.created_at.date() > self.as_of:
+                problems.append(
+                    f"accounts[{i}].profile.created_at: {acc.profile.created_at.date()} is after "
+                    f"as_of {self.as_of}"
+                )
+            late = [w for w in acc.weeks if w.week_start > self.as_of]
+            if late:
+                problems.append(
+                    f"accounts[{i}].weeks: week_start {late[0].week_start} is after as_of "
+                    f"{self.as_of} ({len(late)} week(s) after as_of)"
+                )
+        if problems:
+            raise PydanticCustomError(
+                "inconsistent", "{problems}", {"problems": "; ".join(problems)}
+            )
+        return self
+
+
+class ReasonOut(BaseModel):
+    """A reason family raising the risk, its log-odds impact and the evidence sentences."""
+
+    family: str
+    label: str
+    impact: float
+    evidence: list[str]
+
+
+class TaskOut(BaseModel):
+    """One scheduled step of a play."""
+
+    day: int
+    task: str
+
+
+class PlaybookOut(BaseModel):
+    """A recommended play for the account's touch tier and risk band."""
+
+    play_id: str
+    family: str
+    title: str
+    action: str
+    channel: str
+    owner: str
+    urgency: str
+    due_days: int
+    tasks: list[TaskOut]
+
+
+class ResultOut(BaseModel):
+    """Scores for one account, as ``churnlens score`` writes them."""
+
+    account_id: str
+    as_of: date
+    churn_probability: float
+    risk_band: str
+    health_score: int
+    touch_tier: str
+    arr: float | None
+    arr_at_risk: float | None
+    reasons: list[ReasonOut]
+    playbooks: list[PlaybookOut]
+
+
+class PredictResponse(BaseModel):
+    """``POST /predict`` answer: the model version and one result per account, in request order."""
+
+    model_version: str
+    results: list[ResultOut]
+
+
+class ModelInfo(BaseModel):
+    """``GET /model``: what is being served."""
+
+    version: str
+    trained_at: str | None
+    training_window: dict[str, str]
+    metrics: dict[str, dict[str, float | None]]
+    features: list[str]
+    horizon_weeks: int | None
+    calibration: str | None
+
+
+def field_path(loc: Iterable[int | str]) -> str:
+    """``("accounts", 2, "weeks", 5, "logins")`` -> ``accounts[2].weeks[5].logins``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One ``path: problem`` line per Pydantic error (``exc.errors()`` or BentoML's ``detail``)."""
+    lines = []
+    for e in errors:
+        path = field_path(e.get("loc", ()))
+        msg = str(e.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if e.get("type") == "missing":
+            msg = "required field is missing"
+        lines.append(f"{path}: {msg}" if path else msg)
+    return lines

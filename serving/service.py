@@ -1,0 +1,340 @@
+"""The prediction API: a new-style BentoML service over the batch pipeline's own functions.
+
+``POST /predict`` turns each account's ``profile`` and ``weeks`` into the frames ``churnlens score``
+builds from files, computes the indicators with the training code (``compute_indicators``) and
+scores them with :func:`churnlens.serving.scoring.score_frame`, so the API and the batch scorer
+agree for the same account and date. ``GET /model`` says what is served. BentoML's ``/healthz``,
+``/livez`` and ``/readyz`` are kept; ``/readyz`` is false until the model is loaded.
+
+Environment: ``CHURNLENS_MODEL_URI`` (``models:/churnlens@champion`` by default, ``models:/name/N``
+or a package directory), ``MLFLOW_TRACKING_URI``, ``CHURNLENS_CONFIG`` (config YAML),
+``CHURNLENS_PLAYBOOKS`` (your playbook catalog), ``CHURNLENS_MAX_ACCOUNTS`` (per request; 413
+above it).
+
+Client mistakes get a 4xx with ``{"error": ..., "problems": ["accounts[2].weeks[5].logins: must be
+>= 0", ...]}`` and one log line without a traceback; anything else is a 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, cast
+
+import bentoml
+import numpy as np
+import pandas as pd
+from bentoml.exceptions import BentoMLException, InvalidArgument
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from ..config import Config, load_config
+from ..errors import ChurnlensError
+from ..features.indicators import compute_indicators
+from ..features.schema import TIMELINE_COLUMNS, TIMELINE_KEY
+from ..model import ChurnModel
+from .explain import LANGS
+from .playbooks import Catalog, load_catalog
+from .schemas import (
+    DEFAULT_MAX_ACCOUNTS,
+    ModelInfo,
+    PredictRequest,
+    PredictResponse,
+    ResultOut,
+    describe_errors,
+)
+from .scoring import score_frame
+
+log = logging.getLogger(__name__)
+
+MODEL_URI_ENV = "CHURNLENS_MODEL_URI"
+CONFIG_ENV = "CHURNLENS_CONFIG"
+PLAYBOOKS_ENV = "CHURNLENS_PLAYBOOKS"
+MAX_ACCOUNTS_ENV = "CHURNLENS_MAX_ACCOUNTS"
+# BentoML logs every failed request here, as an ERROR with a traceback.
+BENTOML_REQUEST_LOGGER = "bentoml._internal.server.http_app"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BadRequest(ChurnlensError, InvalidArgument):
+    """A request the service understood but cannot score (4xx; 400 unless told)."""
+
+    def __init__(self, message: str, *, status: HTTPStatus = HTTPStatus.BAD_REQUEST) -> None:
+        InvalidArgument.__init__(self, message, error_code=status)
+
+
+# ------------------------------------------------------------------------------ pure functions
+def request_frames(req: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The timeline and accounts frames ``churnlens score`` would build for these accounts."""
+    week_rows: list[dict[str, Any]] = []
+    for acc in req.accounts:
+        for w in acc.weeks:
+            row = w.model_dump()
+            row["account_id"] = acc.account_id
+            week_rows.append(row)
+    timeline = pd.DataFrame(week_rows, columns=[*TIMELINE_KEY, *TIMELINE_COLUMNS])
+    timeline["account_id"] = timeline["account_id"].astype(str)
+    timeline["week_start"] = pd.to_datetime(timeline["week_start"]).astype("datetime64[us]")
+    for col in TIMELINE_COLUMNS:
+        timeline[col] = pd.to_numeric(timeline[col]).astype("float64")
+    profiles = pd.DataFrame(
+        {
+            "account_id": pd.Series([a.account_id for a in req.accounts], dtype=str),
+            "created_at": pd.to_datetime([a.profile.created_at for a in req.accounts]).astype(
+                "datetime64[us]"
+            ),
+            "plan": pd.Series([a.profile.plan for a in req.accounts], dtype=object),
+            "arr": pd.Series([a.profile.arr for a in req.accounts], dtype="float64"),
+            "seats": pd.Series([a.profile.seats for a in req.accounts], dtype="float64"),
+            "touch_tier": pd.Series([a.profile.touch_tier for a in req.accounts], dtype=object),
+            "renewal_date": pd.to_datetime(
+                pd.Series([a.profile.renewal_date for a in req.accounts], dtype=object)
+            ).astype("datetime64[us]"),
+        }
+    )
+    return timeline, profiles
+
+
+def predict_rows(
+    model: ChurnModel,
+    req: PredictRequest,
+    cfg: Config,
+    catalog: Catalog,
+    lang: str = "en",
+) -> list[dict[str, Any]]:
+    """``score_frame`` rows for a request, in request order (as ``churnlens score`` makes them)."""
+    timeline, profiles = request_frames(req)
+    indicators = compute_indicators(timeline, profiles, as_of=req.as_of)
+    return score_frame(model, indicators, profiles, cfg, catalog, lang=lang)
+
+
+def to_response(rows: list[dict[str, Any]], model_version: str) -> PredictResponse:
+    """The API answer for ``score_frame`` rows (``top_reasons`` is called ``reasons`` here)."""
+    results = [
+        ResultOut.model_validate(
+            {**{k: v for k, v in r.items() if k != "top_reasons"}, "reasons": r["top_reasons"]}
+        )
+        for r in rows
+    ]
+    return PredictResponse(model_version=model_version, results=results)
+
+
+def model_info(model: ChurnModel, version: str) -> ModelInfo:
+    """Version, training window, test metrics and feature list of a model package."""
+    meta = model.meta
+    metrics = {
+        str(who): {
+            str(k): (float(v) if isinstance(v, int | float) and np.isfinite(v) else None)
+            for k, v in m.items()
+        }
+        for who, m in (meta.get("metrics") or {}).items()
+        if isinstance(m, dict)
+    }
+    calibration = meta.get("calibration")
+    return ModelInfo(
+        version=version,
+        trained_at=meta.get("trained_at"),
+        training_window={str(k): str(v) for k, v in (meta.get("windows") or {}).items()},
+        metrics=metrics,
+        features=list(model.features),
+        horizon_weeks=meta.get("horizon_weeks"),
+        calibration=calibration.get("chosen") if isinstance(calibration, dict) else None,
+    )
+
+
+def check_lang(value: str | None) -> str:
+    """The ``lang`` query parameter, or a 400 naming it."""
+    lang = value or "en"
+    if lang not in LANGS:
+        raise BadRequest(f"lang: expected one of {', '.join(LANGS)}, got {lang!r}")
+    return lang
+
+
+def load_served_model(uri: str | None, name: str) -> tuple[ChurnModel, str]:
+    """The model to serve (``models:/...`` through the MLflow tracking URI, or a directory)."""
+    import mlflow
+
+    from ..training.pipeline import tracking_uri
+    from ..training.registry import load_model
+
+    if uri is None or uri.startswith("models:/"):
+        mlflow.set_tracking_uri(tracking_uri())
+    return load_model(uri, name)
+
+
+# --------------------------------------------------------------------------- client errors
+def is_client_error(exc: BaseException | None) -> bool:
+    """Whether BentoML is about to log a client's mistake (not a server bug)."""
+    if isinstance(exc, ValidationError):
+        return True
+    return isinstance(exc, BentoMLException) and 400 <= int(exc.error_code) < 500
+
+
+def client_error_lines(exc: BaseException) -> list[str]:
+    """What was wrong with the request, one ``path: problem`` per line."""
+    if isinstance(exc, ValidationError):
+        return describe_errors(exc.errors(include_url=False))
+    return [str(exc)]
+
+
+class QuietClientErrors(logging.Filter):
+    """Turn BentoML's ERROR-with-traceback for a client error into one WARNING line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record when it carries a client error; keep every record."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and is_client_error(exc):
+            where = " ".join(str(a) for a in record.args) if isinstance(record.args, tuple) else ""
+            problems = "; ".join(client_error_lines(exc))
+            if len(problems) > 500:
+                problems = problems[:500] + "..."
+            record.msg = "client error %s: %s"
+            record.args = (where, problems)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_client_errors() -> None:
+    """Install :class:`QuietClientErrors` on BentoML's request logger (once)."""
+    logger = logging.getLogger(BENTOML_REQUEST_LOGGER)
+    if not any(isinstance(f, QuietClientErrors) for f in logger.filters):
+        logger.addFilter(QuietClientErrors())
+
+
+def client_error_body(status: int, body: bytes) -> bytes | None:
+    """BentoML's 4xx body rewritten as ``{"error", "problems"}``; None to leave it alone."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    problems: list[str] = []
+    if isinstance(doc, dict) and isinstance(doc.get("detail"), list):
+        problems = describe_errors([d for d in doc["detail"] if isinstance(d, dict)])
+    elif isinstance(doc, list):  # BentoMLException: [{"error": "..."}]
+        problems = [str(d["error"]) for d in doc if isinstance(d, dict) and "error" in d]
+    elif isinstance(doc, dict) and isinstance(doc.get("error"), str) and "problems" not in doc:
+        problems = [doc["error"]]
+    if not problems:
+        return None
+    return json.dumps(
+        {"error": "; ".join(problems), "problems": problems, "status": status}
+    ).encode()
+
+
+class ClientErrorBodies:
+    """ASGI middleware: every 4xx JSON answer names the field and the problem the same way."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass through, buffering and rewriting 4xx JSON bodies only."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def wrapped(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                ctype = dict(message.get("headers") or []).get(b"content-type", b"")
+                if 400 <= message["status"] < 500 and ctype.startswith(b"application/json"):
+                    start = message
+                    return
+                await send(message)
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            new = client_error_body(start["status"], body)
+            if new is not None:
+                body = new
+            headers = [
+                (k, v) for k, v in start.get("headers") or [] if k.lower() != b"content-length"
+            ]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        await self.app(scope, receive, wrapped)
+
+
+# --------------------------------------------------------------------------------- service
+info_app = FastAPI(title="churnlens model info")
+
+
+@bentoml.service(name="churnlens", traffic={"timeout": 60})
+@bentoml.asgi_app(info_app, path="/")
+class ChurnService:
+    """Churn risk, reasons and playbooks for B2B SaaS accounts."""
+
+    def __init__(self) -> None:
+        quiet_client_errors()
+        config_path = os.environ.get(CONFIG_ENV)
+        self.cfg: Config = load_config(Path(config_path) if config_path else None)
+        playbooks = os.environ.get(PLAYBOOKS_ENV)
+        self.catalog: Catalog = load_catalog(Path(playbooks) if playbooks else None)
+        raw_max = os.environ.get(MAX_ACCOUNTS_ENV, str(DEFAULT_MAX_ACCOUNTS))
+        try:
+            self.max_accounts = int(raw_max)
+        except ValueError:
+            raise ChurnlensError(
+                f"{MAX_ACCOUNTS_ENV}: expected an integer, got {raw_max!r}"
+            ) from None
+        self.churn_model: ChurnModel | None = None
+        self.churn_model, self.model_version = load_served_model(
+            os.environ.get(MODEL_URI_ENV), self.cfg.registry.model_name
+        )
+        log.info("serving %s (%d features)", self.model_version, len(self.churn_model.features))
+
+    def __is_ready__(self) -> bool:
+        """Ready once the model is loaded."""
+        return self.churn_model is not None
+
+    def _model(self) -> ChurnModel:
+        if self.churn_model is None:
+            raise BentoMLException("model not loaded", error_code=HTTPStatus.SERVICE_UNAVAILABLE)
+        return self.churn_model
+
+    @bentoml.api(route="/predict")
+    def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> PredictResponse:
+        """Churn probability, risk band, reasons and playbooks per account as of a date.
+
+        Query parameter ``lang``: ``en`` (default) or ``ja`` for the sentences and playbook text.
+        """
+        lang = check_lang(ctx.request.query_params.get("lang"))
+        if len(request.accounts) > self.max_accounts:
+            raise BadRequest(
+                f"accounts: {len(request.accounts)} accounts in one request; the limit is "
+                f"{self.max_accounts}",
+                status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            )
+        rows = predict_rows(self._model(), request, self.cfg, self.catalog, lang)
+        try:
+            return to_response(rows, self.model_version)
+        except ValidationError as err:  # our output, not the client's input: a 500
+            raise RuntimeError(f"response does not match PredictResponse: {err}") from err
+
+    @info_app.get("/model", response_model=ModelInfo)
+    def model_card(self) -> ModelInfo:
+        """Version, training window, test metrics and feature list of the served model."""
+        return model_info(self._model(), self.model_version)
+
+
+# mypy sees the decorated class, not the bentoml.Service object the decorator returns.
+cast(Any, ChurnService).add_asgi_middleware(ClientErrorBodies)

@@ -1,0 +1,431 @@
+"""The BentoML prediction service: in-process over ASGI, and over HTTP against ``bentoml serve``.
+
+A tiny model is trained on a simulated base once per module; requests are built from the batch
+pipeline's own frames (``build_timeline`` + the accounts table), and ``/predict`` must agree with
+``score_frame`` on the same data and date (what ``churnlens score`` writes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from starlette.testclient import TestClient
+
+from churnlens.config import Config, load_config
+from churnlens.datasets.simulator import SimulatorConfig, simulate, write_base
+from churnlens.features.contract import load_tables
+from churnlens.features.indicators import compute_indicators
+from churnlens.features.schema import TIMELINE_COLUMNS
+from churnlens.features.snapshots import alive_accounts
+from churnlens.features.timeline import build_timeline
+from churnlens.model import ChurnModel
+from churnlens.serving import service as service_module
+from churnlens.serving.playbooks import load_catalog
+from churnlens.serving.schemas import WeekIn, describe_errors, field_path
+from churnlens.serving.scoring import score_frame
+from churnlens.serving.service import BENTOML_REQUEST_LOGGER, ChurnService
+from churnlens.training.pipeline import train
+
+AS_OF = date(2025, 6, 15)  # a Sunday inside the simulated window: every timeline <= 104 weeks
+MAX_ACCOUNTS = 40
+N_PARITY = 30
+
+
+@dataclass
+class Base:
+    """A simulated base, its model package and the batch scores as of :data:`AS_OF`."""
+
+    data: Path
+    model_dir: Path
+    cfg: Config
+    model: ChurnModel
+    timeline: pd.DataFrame
+    accounts: pd.DataFrame
+    batch: dict[str, dict[str, Any]]
+    batch_ja: dict[str, dict[str, Any]]
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
+    """Simulate 600 accounts, train without the registry, score the batch way."""
+    root = tmp_path_factory.mktemp("service")
+    data = root / "data"
+    write_base(simulate(SimulatorConfig(n_accounts=600, seed=5)), data)
+    cfg = load_config(None, data)
+    model_dir = root / "model"
+    train(data, cfg, register=False).model.save(model_dir)
+    model = ChurnModel.load(model_dir)
+    tables = load_tables(data, cfg, AS_OF)
+    timeline = build_timeline(tables)
+    alive = alive_accounts(tables)
+    ind = compute_indicators(timeline, alive, as_of=tables.as_of)
+    catalog = load_catalog(None)
+    batch = {r["account_id"]: r for r in score_frame(model, ind, alive, cfg, catalog)}
+    batch_ja = {r["account_id"]: r for r in score_frame(model, ind, alive, cfg, catalog, lang="ja")}
+    env = {
+        "CHURNLENS_MODEL_URI": str(model_dir),
+        "CHURNLENS_CONFIG": str(data / "churnlens.yaml"),
+        "CHURNLENS_MAX_ACCOUNTS": str(MAX_ACCOUNTS),
+        "BENTOML_HOME": str(root / "bentoml"),
+    }
+    return Base(data, model_dir, cfg, model, timeline, alive, batch, batch_ja, env)
+
+
+@pytest.fixture(scope="module")
+def client(base: Base) -> Iterator[TestClient]:
+    """The service in-process (``to_asgi``), its lifespan run by the TestClient."""
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in base.env.items():
+            mp.setenv(k, v)
+        with TestClient(ChurnService.to_asgi()) as c:
+            yield c
+
+
+def _jsonable(v: Any) -> Any:
+    """A JSON value for one cell of a pandas frame (missing -> null)."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    return v
+
+
+def account_payload(base: Base, account_id: str) -> dict[str, Any]:
+    """An ``accounts[]`` item built from the accounts table and ``churnlens timeline`` rows."""
+    prof = base.accounts.loc[base.accounts["account_id"] == account_id].iloc[0].to_dict()
+    weeks = base.timeline.loc[base.timeline["account_id"] == account_id]
+    return {
+        "account_id": account_id,
+        "profile": {k: _jsonable(v) for k, v in prof.items() if k != "account_id"},
+        "weeks": [{k: _jsonable(v) for k, v in w.items()} for w in weeks.to_dict("records")],
+    }
+
+
+def parity_ids(base: Base) -> list[str]:
+    """Accounts spread over the risk range (highest, lowest and in between)."""
+    ranked = sorted(base.batch.values(), key=lambda r: r["churn_probability"])
+    picks = sorted({round(i * (len(ranked) - 1) / (N_PARITY - 1)) for i in range(N_PARITY)})
+    return [ranked[i]["account_id"] for i in picks]
+
+
+def one_account(base: Base) -> dict[str, Any]:
+    """A valid single-account request (an account with a long timeline)."""
+    counts = base.timeline.groupby("account_id").size()
+    acc = account_payload(base, str(counts.idxmax()))
+    return {"as_of": AS_OF.isoformat(), "accounts": [acc]}
+
+
+def assert_parity(results: list[dict[str, Any]], batch: dict[str, dict[str, Any]]) -> None:
+    """Each API result equals the batch row: probability to 1e-9, reasons and plays exactly."""
+    for res in results:
+        want = batch[res["account_id"]]
+        assert abs(res["churn_probability"] - want["churn_probability"]) <= 1e-9
+        for key in ("risk_band", "health_score", "touch_tier", "playbooks"):
+            assert res[key] == want[key], (res["account_id"], key)
+        assert res["arr_at_risk"] == pytest.approx(want["arr_at_risk"], abs=1e-6)
+        assert [r["family"] for r in res["reasons"]] == [r["family"] for r in want["top_reasons"]]
+        assert [r["evidence"] for r in res["reasons"]] == [
+            r["evidence"] for r in want["top_reasons"]
+        ]
+        for got, exp in zip(res["reasons"], want["top_reasons"], strict=True):
+            assert got["impact"] == pytest.approx(exp["impact"], abs=1e-9)
+
+
+# ------------------------------------------------------------------------------------ units
+def test_week_fields_are_the_timeline_columns() -> None:
+    assert [f for f in WeekIn.model_fields if f != "week_start"] == list(TIMELINE_COLUMNS)
+
+
+def test_field_path_and_error_lines() -> None:
+    assert field_path(("accounts", 2, "weeks", 5, "logins")) == "accounts[2].weeks[5].logins"
+    lines = describe_errors(
+        [
+            {"type": "missing", "loc": ["accounts", 0, "profile", "created_at"], "msg": "x"},
+            {"type": "value_error", "loc": [], "msg": "Value error, accounts[1]: bad"},
+        ]
+    )
+    assert lines == [
+        "accounts[0].profile.created_at: required field is missing",
+        "accounts[1]: bad",
+    ]
+
+
+# ---------------------------------------------------------------------------- in-process API
+def test_health_and_ready(client: TestClient) -> None:
+    for path in ("/healthz", "/livez", "/readyz"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_model_info(client: TestClient, base: Base) -> None:
+    r = client.get("/model")
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["version"] == str(base.model_dir)
+    assert doc["features"] == base.model.features
+    assert doc["training_window"]["test_start"] == base.model.meta["windows"]["test_start"]
+    assert 0.5 < doc["metrics"]["model"]["roc_auc"] <= 1.0
+
+
+def test_openapi_lists_predict_and_model(client: TestClient) -> None:
+    paths = client.get("/docs.json").json()["paths"]
+    assert "post" in paths["/predict"]
+    assert "get" in paths["/model"]
+
+
+def test_predict_matches_batch_scores(client: TestClient, base: Base) -> None:
+    ids = parity_ids(base)
+    body = {"as_of": AS_OF.isoformat(), "accounts": [account_payload(base, a) for a in ids]}
+    r = client.post("/predict", json=body)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["model_version"] == str(base.model_dir)
+    assert [x["account_id"] for x in doc["results"]] == ids
+    assert len({x["risk_band"] for x in doc["results"]}) >= 2
+    assert_parity(doc["results"], base.batch)
+
+
+def test_predict_in_japanese(client: TestClient, base: Base) -> None:
+    ids = parity_ids(base)[-5:]  # the riskiest: reasons with evidence and plays
+    body = {"as_of": AS_OF.isoformat(), "accounts": [account_payload(base, a) for a in ids]}
+    r = client.post("/predict", params={"lang": "ja"}, json=body)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert_parity(results, base.batch_ja)
+    text = " ".join(
+        [x["label"] for res in results for x in res["reasons"]]
+        + [p["title"] for res in results for p in res["playbooks"]]
+    )
+    assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_weeks_out_of_order_are_sorted(client: TestClient, base: Base) -> None:
+    body = one_account(base)
+    body["accounts"][0]["weeks"].reverse()
+    r = client.post("/predict", json=body)
+    assert r.status_code == 200, r.text
+    assert_parity(r.json()["results"], base.batch)
+
+
+def test_unknown_profile_keys_and_plan_are_ignored(client: TestClient, base: Base) -> None:
+    body = one_account(base)
+    body["accounts"][0]["profile"] |= {"plan": "galactic", "favourite_colour": "teal"}
+    r = client.post("/predict", json=body)
+    assert r.status_code == 200, r.text
+    assert_parity(r.json()["results"], base.batch)
+
+
+def _bad(base: Base, case: str) -> tuple[str | bytes, str]:
+    """A bad request body and the text its error must contain."""
+    body = one_account(base)
+    acc = body["accounts"][0]
+    if case == "missing created_at":
+        del acc["profile"]["created_at"]
+        return json.dumps(body), "accounts[0].profile.created_at: required field is missing"
+    if case == "negative logins":
+        acc["weeks"][5]["logins"] = -3
+        return json.dumps(body), "accounts[0].weeks[5].logins: must be >= 0"
+    if case == "NaN":
+        acc["weeks"][2]["events"] = float("nan")
+        return json.dumps(body), "accounts[0].weeks[2].events: must be a finite number"
+    if case == "infinity":
+        acc["profile"]["arr"] = float("inf")
+        return json.dumps(body), "accounts[0].profile.arr: must be a finite number"
+    if case == "wrong type":
+        acc["weeks"][1]["touches"] = "lots"
+        return json.dumps(body), "accounts[0].weeks[1].touches"
+    if case == "duplicated week":
+        acc["weeks"].append(dict(acc["weeks"][3]))
+        day = acc["weeks"][3]["week_start"][:10]
+        return json.dumps(body), f"accounts[0].weeks: week_start {day} appears twice"
+    if case == "week after as_of":
+        acc["weeks"].append({"week_start": "2025-06-16", "logins": 1})
+        return json.dumps(body), "week_start 2025-06-16 is after as_of 2025-06-15"
+    if case == "not a Monday":
+        acc["weeks"][0]["week_start"] = "2024-01-03"
+        return json.dumps(body), "accounts[0].weeks[0].week_start: must be a Monday"
+    if case == "bad as_of":
+        body["as_of"] = "last tuesday"
+        return json.dumps(body), "as_of: "
+    if case == "no accounts":
+        body["accounts"] = []
+        return json.dumps(body), "accounts: "
+    if case == "duplicated account":
+        body["accounts"].append(acc)
+        return json.dumps(body), "accounts[1].account_id: "
+    if case == "too many weeks":
+        first = pd.Timestamp("2021-01-04")
+        acc["weeks"] = [
+            {"week_start": (first + pd.Timedelta(weeks=i)).date().isoformat(), "logins": 1}
+            for i in range(105)
+        ]
+        return json.dumps(body), "accounts[0].weeks: "
+    if case == "not JSON":
+        return b"{as_of: 2025", "JSON"
+    raise AssertionError(case)
+
+
+BAD_CASES = [
+    "missing created_at",
+    "negative logins",
+    "NaN",
+    "infinity",
+    "wrong type",
+    "duplicated week",
+    "week after as_of",
+    "not a Monday",
+    "bad as_of",
+    "no accounts",
+    "duplicated account",
+    "too many weeks",
+    "not JSON",
+]
+
+
+@pytest.fixture
+def bentoml_log() -> Iterator[list[logging.LogRecord]]:
+    """Records BentoML's request logger emits (after our filter)."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(level=logging.DEBUG)
+    logger = logging.getLogger(BENTOML_REQUEST_LOGGER)
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_request_is_400_naming_the_field(
+    client: TestClient, base: Base, case: str, bentoml_log: list[logging.LogRecord]
+) -> None:
+    content, expected = _bad(base, case)
+    r = client.post("/predict", content=content, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    doc = r.json()
+    assert expected in doc["error"], doc
+    assert all(isinstance(p, str) for p in doc["problems"])
+    assert bentoml_log, "the client error is logged"
+    for rec in bentoml_log:
+        assert rec.levelno == logging.WARNING
+        assert rec.exc_info is None and "\n" not in rec.getMessage()
+
+
+def test_too_many_accounts_is_413_with_the_limit(client: TestClient, base: Base) -> None:
+    acc = one_account(base)["accounts"][0]
+    accounts = [{**acc, "account_id": f"copy-{i}"} for i in range(MAX_ACCOUNTS + 1)]
+    r = client.post("/predict", json={"as_of": AS_OF.isoformat(), "accounts": accounts})
+    assert r.status_code == 413, r.text
+    assert f"the limit is {MAX_ACCOUNTS}" in r.json()["error"]
+
+
+def test_unknown_lang_is_400(client: TestClient, base: Base) -> None:
+    r = client.post("/predict", params={"lang": "fr"}, json=one_account(base))
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("lang: expected one of en, ja")
+
+
+def test_server_bug_is_500_not_4xx(
+    client: TestClient, base: Base, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        raise ValueError("a bug in scoring")
+
+    monkeypatch.setattr(service_module, "score_frame", broken)
+    r = client.post("/predict", json=one_account(base))
+    assert r.status_code == 500
+    assert "a bug in scoring" not in r.text
+
+
+# --------------------------------------------------------------------------- over real HTTP
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``bentoml serve`` in a subprocess on 127.0.0.1; yields its URL once /readyz is 200."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
+    bentoml_cli = Path(sys.executable).with_name("bentoml")
+    cmd = [
+        str(bentoml_cli),
+        "serve",
+        "churnlens.serving.service:ChurnService",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, env={**os.environ, **base.env}, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"bentoml serve exited {proc.returncode}:\n{log_path.read_text()}")
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"/readyz not 200 within 90 s:\n{log_path.read_text()}")
+                time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_http_predict_parity_errors_and_model(server: str, base: Base) -> None:
+    ids = parity_ids(base)[:10]
+    body = {"as_of": AS_OF.isoformat(), "accounts": [account_payload(base, a) for a in ids]}
+    with httpx.Client(base_url=server, timeout=30) as http:
+        assert http.get("/readyz").status_code == 200
+        r = http.post("/predict", json=body)
+        assert r.status_code == 200, r.text
+        assert_parity(r.json()["results"], base.batch)
+        r = http.post("/predict", params={"lang": "ja"}, json=body)
+        assert r.status_code == 200, r.text
+        assert_parity(r.json()["results"], base.batch_ja)
+        content, expected = _bad(base, "negative logins")
+        r = http.post("/predict", content=content, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and expected in r.json()["error"]
+        many = [{**body["accounts"][0], "account_id": f"c{i}"} for i in range(MAX_ACCOUNTS + 1)]
+        r = http.post("/predict", json={"as_of": AS_OF.isoformat(), "accounts": many})
+        assert r.status_code == 413
+        info = http.get("/model").json()
+        assert info["features"] == base.model.features
