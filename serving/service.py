@@ -9,7 +9,8 @@ agree for the same account and date. ``GET /model`` says what is served. BentoML
 Environment: ``CHURNLENS_MODEL_URI`` (``models:/churnlens@champion`` by default, ``models:/name/N``
 or a package directory), ``MLFLOW_TRACKING_URI``, ``CHURNLENS_CONFIG`` (config YAML),
 ``CHURNLENS_PLAYBOOKS`` (your playbook catalog), ``CHURNLENS_MAX_ACCOUNTS`` (per request; 413
-above it).
+above it), ``CHURNLENS_API_KEY`` (when set, every route but health needs
+``Authorization: Bearer <key>``).
 
 Client mistakes get a 4xx with ``{"error": ..., "problems": ["accounts[2].weeks[5].logins: must be
 >= 0", ...]}`` and one log line without a traceback; anything else is a 5xx.
@@ -17,6 +18,7 @@ Client mistakes get a 4xx with ``{"error": ..., "problems": ["accounts[2].weeks[
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
@@ -274,6 +276,56 @@ class ClientErrorBodies:
         await self.app(scope, receive, wrapped)
 
 
+API_KEY_ENV = "CHURNLENS_API_KEY"
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+
+
+class ApiKeyAuth:
+    """ASGI middleware: with ``CHURNLENS_API_KEY`` set, every route but health needs the key.
+
+    Clients send ``Authorization: Bearer <key>``. The comparison is constant-time and the key is
+    never logged; a missing or wrong key gets 401 with a ``WWW-Authenticate`` header.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        key = os.environ.get(API_KEY_ENV, "")
+        self.key: bytes | None = key.encode() if key else None
+
+    def allowed(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Whether the request carries the configured key."""
+        assert self.key is not None
+        value = dict(headers).get(b"authorization", b"")
+        scheme, _, token = value.partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 401 before the app when the key is required and absent or wrong."""
+        if (
+            self.key is None
+            or scope["type"] != "http"
+            or scope.get("path", "") in OPEN_PATHS
+            or self.allowed(list(scope.get("headers") or []))
+        ):
+            await self.app(scope, receive, send)
+            return
+        problem = "Authorization: expected 'Bearer <CHURNLENS_API_KEY>'"
+        body = json.dumps({"error": problem, "problems": [problem], "status": 401}).encode()
+        log.warning("unauthorised request to %s", scope.get("path", ""))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b"Bearer"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
 # --------------------------------------------------------------------------------- service
 info_app = FastAPI(title="churnlens model info")
 
@@ -338,3 +390,4 @@ class ChurnService:
 
 # mypy sees the decorated class, not the bentoml.Service object the decorator returns.
 cast(Any, ChurnService).add_asgi_middleware(ClientErrorBodies)
+cast(Any, ChurnService).add_asgi_middleware(ApiKeyAuth)

@@ -360,6 +360,9 @@ def test_server_bug_is_500_not_4xx(
 
 
 # --------------------------------------------------------------------------- over real HTTP
+HTTP_KEY = "http-test-key"
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -384,7 +387,10 @@ def server(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     ]
     with log_path.open("wb") as out:
         proc = subprocess.Popen(
-            cmd, env={**os.environ, **base.env}, stdout=out, stderr=subprocess.STDOUT
+            cmd,
+            env={**os.environ, **base.env, "CHURNLENS_API_KEY": HTTP_KEY},
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + 90
@@ -413,7 +419,9 @@ def server(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 def test_http_predict_parity_errors_and_model(server: str, base: Base) -> None:
     ids = parity_ids(base)[:10]
     body = {"as_of": AS_OF.isoformat(), "accounts": [account_payload(base, a) for a in ids]}
-    with httpx.Client(base_url=server, timeout=30) as http:
+    assert httpx.get(f"{server}/model", timeout=30).status_code == 401  # the key is required
+    auth = {"Authorization": f"Bearer {HTTP_KEY}"}
+    with httpx.Client(base_url=server, timeout=30, headers=auth) as http:
         assert http.get("/readyz").status_code == 200
         r = http.post("/predict", json=body)
         assert r.status_code == 200, r.text
@@ -429,3 +437,36 @@ def test_http_predict_parity_errors_and_model(server: str, base: Base) -> None:
         assert r.status_code == 413
         info = http.get("/model").json()
         assert info["features"] == base.model.features
+
+
+def test_api_key_guards_every_route_but_health(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from churnlens.serving.service import ApiKeyAuth
+
+    async def ok(request: Any) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    routes = [
+        Route(p, ok, methods=["GET", "POST"]) for p in ("/readyz", "/healthz", "/model", "/predict")
+    ]
+    key = "s3cret-key-for-tests"
+    monkeypatch.setenv("CHURNLENS_API_KEY", key)
+    guarded = TestClient(ApiKeyAuth(Starlette(routes=routes)))
+    with caplog.at_level(logging.DEBUG):
+        assert guarded.get("/readyz").status_code == 200
+        assert guarded.get("/healthz").status_code == 200
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": key}):
+            res = guarded.get("/model", headers=headers)
+            assert res.status_code == 401
+            assert res.headers["www-authenticate"] == "Bearer"
+            assert "Authorization" in res.json()["problems"][0]
+        assert guarded.post("/predict", json={}).status_code == 401
+        assert guarded.get("/model", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert key not in caplog.text
+    monkeypatch.delenv("CHURNLENS_API_KEY")
+    assert TestClient(ApiKeyAuth(Starlette(routes=routes))).get("/model").status_code == 200
