@@ -54,6 +54,7 @@ test: lint unit ## Install, lint, type-check and run every test (slow ones inclu
 bench: setup ## Benchmarks: each figure beside a baseline measured in the same run
 	$(RUN)/python bench/run.py
 	$(RUN)/python bench/quality.py
+	$(RUN)/python bench/serving.py
 
 clean: ## Remove the environment and generated outputs
 	rm -rf $(VENV) $(TOOLS) .typecheck out .pytest_cache .mypy_cache .ruff_cache
