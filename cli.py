@@ -613,6 +613,8 @@ def serve(
         from .serving.service import CONFIG_ENV, MODEL_URI_ENV, PLAYBOOKS_ENV
 
         env = dict(os.environ)
+        # churnlens often runs in closed networks: no BentoML usage statistics unless asked for.
+        env.setdefault("BENTOML_DO_NOT_TRACK", "true")
         for name, value in (
             (MODEL_URI_ENV, model),
             (CONFIG_ENV, config),

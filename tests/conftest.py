@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -11,6 +12,10 @@ from churnlens.config import Config
 from churnlens.features.contract import Tables, tables_from_frames
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+# Tests talk to loopback only: no usage statistics from BentoML or MLflow.
+for _var in ("BENTOML_DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK"):
+    os.environ.setdefault(_var, "true")
 
 
 def make_tables(
