@@ -10,6 +10,9 @@ DEMO_DIR ?= out/demo
 DEMO_ACCOUNTS ?= 3000
 DEMO_SEED ?= 42
 PYTEST_ARGS ?=
+# No usage statistics from MLflow or BentoML from make targets (set them to false to opt in).
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export BENTOML_DO_NOT_TRACK ?= true
 
 .PHONY: help setup demo test lint typecheck unit bench clean
 
