@@ -24,7 +24,6 @@ import argparse
 import cProfile
 import io
 import json
-import math
 import os
 import pstats
 import shutil
@@ -53,6 +52,7 @@ from churnlens.features.indicators import compute_indicators
 from churnlens.features.snapshots import alive_accounts
 from churnlens.features.timeline import build_timeline
 from churnlens.model import ChurnModel
+from churnlens.serving.client import account_items
 from churnlens.serving.playbooks import Catalog, load_catalog
 from churnlens.serving.schemas import PredictRequest
 from churnlens.serving.scoring import score_frame
@@ -75,37 +75,11 @@ TARGETS = {"p50_c8_ms": 15.0, "p99_c8_ms": 50.0, "batch_1000_s": 1.0}
 
 
 # ------------------------------------------------------------------------------------- data
-def _jsonable(v: Any) -> Any:
-    """A JSON value for one cell of a pandas frame (missing -> null)."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, pd.Timestamp):
-        return v.isoformat()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if hasattr(v, "item"):  # numpy scalars
-        return v.item()
-    return v
-
-
 def payloads(
     timeline: pd.DataFrame, accounts: pd.DataFrame, ids: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """``accounts[]`` items (profile + weeks) for ``ids``, as the tests build them."""
-    want = set(ids)
-    weeks: dict[str, list[dict[str, Any]]] = {a: [] for a in ids}
-    sub = timeline.loc[timeline["account_id"].isin(want)]
-    for rec in sub.to_dict("records"):
-        weeks[rec["account_id"]].append({k: _jsonable(v) for k, v in rec.items()})
-    out: dict[str, dict[str, Any]] = {}
-    for prof in accounts.loc[accounts["account_id"].isin(want)].to_dict("records"):
-        aid = str(prof["account_id"])
-        out[aid] = {
-            "account_id": aid,
-            "profile": {k: _jsonable(v) for k, v in prof.items() if k != "account_id"},
-            "weeks": [{k: v for k, v in w.items() if k != "account_id"} for w in weeks[aid]],
-        }
-    return out
+    """``accounts[]`` items (profile + weeks) for ``ids``."""
+    return account_items(timeline, accounts, ids)
 
 
 def request_body(as_of: date, items: list[dict[str, Any]]) -> bytes:

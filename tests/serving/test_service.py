@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import socket
 import subprocess
@@ -35,6 +34,7 @@ from churnlens.features.snapshots import alive_accounts
 from churnlens.features.timeline import build_timeline
 from churnlens.model import ChurnModel
 from churnlens.serving import service as service_module
+from churnlens.serving.client import account_items
 from churnlens.serving.playbooks import load_catalog
 from churnlens.serving.schemas import WeekIn, describe_errors, field_path
 from churnlens.serving.scoring import score_frame
@@ -97,28 +97,9 @@ def client(base: Base) -> Iterator[TestClient]:
             yield c
 
 
-def _jsonable(v: Any) -> Any:
-    """A JSON value for one cell of a pandas frame (missing -> null)."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, pd.Timestamp):
-        return v.isoformat()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if hasattr(v, "item"):  # numpy scalars
-        return v.item()
-    return v
-
-
 def account_payload(base: Base, account_id: str) -> dict[str, Any]:
     """An ``accounts[]`` item built from the accounts table and ``churnlens timeline`` rows."""
-    prof = base.accounts.loc[base.accounts["account_id"] == account_id].iloc[0].to_dict()
-    weeks = base.timeline.loc[base.timeline["account_id"] == account_id]
-    return {
-        "account_id": account_id,
-        "profile": {k: _jsonable(v) for k, v in prof.items() if k != "account_id"},
-        "weeks": [{k: _jsonable(v) for k, v in w.items()} for w in weeks.to_dict("records")],
-    }
+    return account_items(base.timeline, base.accounts, [account_id])[account_id]
 
 
 def parity_ids(base: Base) -> list[str]:
@@ -470,3 +451,34 @@ def test_api_key_guards_every_route_but_health(
     assert key not in caplog.text
     monkeypatch.delenv("CHURNLENS_API_KEY")
     assert TestClient(ApiKeyAuth(Starlette(routes=routes))).get("/model").status_code == 200
+
+
+def test_client_builds_requests_from_batch_frames() -> None:
+    from churnlens.serving.client import account_items, predict_request
+    from churnlens.serving.schemas import PredictRequest
+
+    tl = pd.DataFrame(
+        {
+            "account_id": ["a", "a", "b"],
+            "week_start": pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-08"]),
+            "logins": [3.0, float("nan"), 1.0],
+        }
+    )
+    acc = pd.DataFrame(
+        {
+            "account_id": ["a", "b"],
+            "created_at": pd.to_datetime(["2024-01-01"] * 2),
+            "arr": [1000.0, float("nan")],
+        }
+    )
+    items = account_items(tl, acc, ["a"])
+    assert list(items) == ["a"]
+    a = items["a"]
+    assert a["profile"] == {"created_at": "2024-01-01T00:00:00", "arr": 1000.0}
+    assert a["weeks"] == [
+        {"week_start": "2024-01-01T00:00:00", "logins": 3.0},
+        {"week_start": "2024-01-08T00:00:00", "logins": None},
+    ]
+    body = predict_request(date(2024, 1, 14), items.values())
+    assert body["as_of"] == "2024-01-14" and body["accounts"][0]["account_id"] == "a"
+    PredictRequest.model_validate(body)  # the API accepts what the client builds
