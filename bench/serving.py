@@ -27,16 +27,13 @@ import json
 import os
 import pstats
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +50,7 @@ from churnlens.features.snapshots import alive_accounts
 from churnlens.features.timeline import build_timeline
 from churnlens.model import ChurnModel
 from churnlens.serving.client import account_items
+from churnlens.serving.launch import local_server
 from churnlens.serving.playbooks import Catalog, load_catalog
 from churnlens.serving.schemas import PredictRequest
 from churnlens.serving.scoring import score_frame
@@ -128,53 +126,6 @@ def median_wall(fn: Callable[[], Any], repeat: int = BATCH_REPEAT) -> tuple[floa
 
 
 # ------------------------------------------------------------------------------------- HTTP
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def bentoml_server(env: dict[str, str], log_path: Path, cwd: Path) -> Iterator[str]:
-    """``bentoml serve`` on 127.0.0.1 in a subprocess; yields its URL once /readyz is 200."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    cli = Path(sys.executable).with_name("bentoml")
-    cmd = [str(cli), "serve", "churnlens.serving.service:ChurnService"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=cwd
-        )
-        try:
-            deadline = time.monotonic() + READY_SECONDS
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"bentoml serve exited {proc.returncode}:\n{_tail(log_path)}"
-                    )
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"/readyz not 200 within {READY_SECONDS:.0f} s")
-                time.sleep(0.3)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-
-def _tail(path: Path, n: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-
-
 def http_latency(
     url: str,
     method: str,
@@ -399,7 +350,7 @@ def main() -> int:
         }
         log_path = work / "serve.log"
         t0 = time.perf_counter()
-        with bentoml_server(env, log_path, work) as url:
+        with local_server(env, log_path, ready_seconds=READY_SECONDS, cwd=work) as url:
             extra["server_start_seconds"] = round(time.perf_counter() - t0, 1)
             with httpx.Client(base_url=url, timeout=60) as http:
                 r = http.post(

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -35,6 +30,7 @@ from churnlens.features.timeline import build_timeline
 from churnlens.model import ChurnModel
 from churnlens.serving import service as service_module
 from churnlens.serving.client import account_items
+from churnlens.serving.launch import local_server
 from churnlens.serving.playbooks import load_catalog
 from churnlens.serving.schemas import WeekIn, describe_errors, field_path
 from churnlens.serving.scoring import score_frame
@@ -344,56 +340,12 @@ def test_server_bug_is_500_not_4xx(
 HTTP_KEY = "http-test-key"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``bentoml serve`` in a subprocess on 127.0.0.1; yields its URL once /readyz is 200."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    """``bentoml serve`` in a subprocess on 127.0.0.1, with the API key required."""
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    bentoml_cli = Path(sys.executable).with_name("bentoml")
-    cmd = [
-        str(bentoml_cli),
-        "serve",
-        "churnlens.serving.service:ChurnService",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            env={**os.environ, **base.env, "CHURNLENS_API_KEY": HTTP_KEY},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"bentoml serve exited {proc.returncode}:\n{log_path.read_text()}")
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"/readyz not 200 within 90 s:\n{log_path.read_text()}")
-                time.sleep(0.3)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    with local_server({**base.env, "CHURNLENS_API_KEY": HTTP_KEY}, log_path) as url:
+        yield url
 
 
 @pytest.mark.slow
