@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
-from ._math import change, ratio
+from ._math import Values, change, ratio
 from .registry import indicator
 
 
@@ -16,7 +14,7 @@ from .registry import indicator
     en="{value:.1f} features used per week in the last 4 weeks",
     ja="直近4週間に週平均{value:.1f}個の機能を利用",
 )
-def feature_breadth_4w(sum_distinct_features_4w: pd.Series, weeks_4w: pd.Series) -> pd.Series:
+def feature_breadth_4w(sum_distinct_features_4w: Values, weeks_4w: Values) -> Values:
     """Average number of distinct features used per week over the last 4 weeks."""
     return ratio(sum_distinct_features_4w, weeks_4w)
 
@@ -30,10 +28,10 @@ def feature_breadth_4w(sum_distinct_features_4w: pd.Series, weeks_4w: pd.Series)
     ja="利用機能の幅が前8週間比で{abs:.0%}{trend}",
 )
 def feature_breadth_change_4w_vs_prior_8w(
-    feature_breadth_4w: pd.Series,
-    sum_distinct_features_prior_8w: pd.Series,
-    weeks_prior_8w: pd.Series,
-) -> pd.Series:
+    feature_breadth_4w: Values,
+    sum_distinct_features_prior_8w: Values,
+    weeks_prior_8w: Values,
+) -> Values:
     """Change of weekly feature breadth, last 4 weeks vs the 8 weeks before."""
     return change(feature_breadth_4w, ratio(sum_distinct_features_prior_8w, weeks_prior_8w))
 
@@ -46,9 +44,7 @@ def feature_breadth_change_4w_vs_prior_8w(
     en="Core features are {value:.0%} of activity in the last 4 weeks",
     ja="直近4週間の利用のうちコア機能は{value:.0%}",
 )
-def core_feature_share_4w(
-    sum_core_feature_events_4w: pd.Series, sum_events_4w: pd.Series
-) -> pd.Series:
+def core_feature_share_4w(sum_core_feature_events_4w: Values, sum_events_4w: Values) -> Values:
     """Share of the last 4 weeks' events that used a core feature."""
     return ratio(sum_core_feature_events_4w, sum_events_4w)
 
@@ -61,8 +57,6 @@ def core_feature_share_4w(
     en="{value:.0f} actions per active user per week in the last 4 weeks",
     ja="直近4週間のアクティブユーザー1人あたり週{value:.0f}アクション",
 )
-def events_per_active_user_4w(
-    sum_events_4w: pd.Series, sum_active_users_4w: pd.Series
-) -> pd.Series:
+def events_per_active_user_4w(sum_events_4w: Values, sum_active_users_4w: Values) -> Values:
     """Depth of use: events per weekly active user over the last 4 weeks."""
     return ratio(sum_events_4w, sum_active_users_4w)

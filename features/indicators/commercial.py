@@ -9,9 +9,8 @@ rolled back by whole years, which assumes annual terms.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from ._math import change, flag
+from ._math import Values, change, fill, flag, isknown
 from .registry import indicator
 
 _YEAR_DAYS = 365.2425
@@ -25,9 +24,9 @@ _YEAR_DAYS = 365.2425
     en="ARR {value:,.0f}",
     ja="ARR {value:,.0f}",
 )
-def arr(now_arr: pd.Series, profile_arr: pd.Series) -> pd.Series:
+def arr(now_arr: Values, profile_arr: Values) -> Values:
     """Annual recurring revenue in force (contract, else the account's current ARR)."""
-    return now_arr.fillna(profile_arr)
+    return fill(now_arr, profile_arr)
 
 
 @indicator(
@@ -38,7 +37,7 @@ def arr(now_arr: pd.Series, profile_arr: pd.Series) -> pd.Series:
     en="Seats {trend} {abs:.0%} over the last 13 weeks",
     ja="直近13週間で席数が{abs:.0%}{trend}",
 )
-def seats_change_13w(now_seats: pd.Series, ago13_seats: pd.Series) -> pd.Series:
+def seats_change_13w(now_seats: Values, ago13_seats: Values) -> Values:
     """Relative change in licensed seats over the last 13 weeks (contraction < 0)."""
     return change(now_seats, ago13_seats)
 
@@ -51,9 +50,9 @@ def seats_change_13w(now_seats: pd.Series, ago13_seats: pd.Series) -> pd.Series:
     en="ARR went down in the last 13 weeks (downgrade)",
     ja="直近13週間でARRが減少（ダウングレード）",
 )
-def downgraded_13w(now_arr: pd.Series, ago13_arr: pd.Series) -> pd.Series:
+def downgraded_13w(now_arr: Values, ago13_arr: Values) -> Values:
     """1 when ARR in force is lower than 13 weeks ago."""
-    return flag(now_arr < ago13_arr, now_arr.notna() & ago13_arr.notna())
+    return flag(now_arr < ago13_arr, isknown(now_arr) & isknown(ago13_arr))
 
 
 @indicator(
@@ -64,8 +63,6 @@ def downgraded_13w(now_arr: pd.Series, ago13_arr: pd.Series) -> pd.Series:
     en="Renewal in {value:.0f} weeks",
     ja="更新まで{value:.0f}週間",
 )
-def weeks_to_renewal(days_to_renewal_date: pd.Series) -> pd.Series:
+def weeks_to_renewal(days_to_renewal_date: Values) -> Values:
     """Weeks until the next renewal (annual anniversaries of the account's renewal date)."""
-    return pd.Series(
-        np.mod(days_to_renewal_date, _YEAR_DAYS) / 7.0, index=days_to_renewal_date.index
-    )
+    return np.mod(days_to_renewal_date, _YEAR_DAYS) / 7.0

@@ -7,12 +7,15 @@ request): :func:`compute_indicators`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from ..schema import TIMELINE_SOURCE
-from .inputs import request_frame, window_inputs
+from ._math import Values
+from .inputs import window_arrays
 from .registry import FAMILIES, REGISTRY
 
 log = logging.getLogger(__name__)
@@ -25,12 +28,12 @@ def availability_column(source: str) -> str:
     return f"has_{source}"
 
 
-def resolve(inputs: pd.DataFrame, names: list[str] | None = None) -> dict[str, pd.Series]:
+def resolve(inputs: Mapping[str, Values], names: list[str] | None = None) -> dict[str, Values]:
     """Evaluate indicators (and what they depend on) from ``inputs``, Hamilton style."""
-    done: dict[str, pd.Series] = {}
+    done: dict[str, Values] = {}
     stack: list[str] = []
 
-    def value(name: str) -> pd.Series:
+    def value(name: str) -> Values:
         if name in done:
             return done[name]
         if name in REGISTRY:
@@ -38,15 +41,11 @@ def resolve(inputs: pd.DataFrame, names: list[str] | None = None) -> dict[str, p
                 raise ValueError(f"indicator cycle: {' -> '.join([*stack, name])}")
             stack.append(name)
             ind = REGISTRY[name]
-            args = {
-                p: (inputs[p] if p in inputs.columns and p != name else value(p))
-                for p in ind.inputs
-            }
+            args = {p: (inputs[p] if p in inputs and p != name else value(p)) for p in ind.inputs}
             stack.pop()
-            out = ind.func(**args)
-            done[name] = pd.Series(np.asarray(out, dtype="float64"), index=inputs.index)
+            done[name] = np.asarray(ind.func(**args), dtype=np.float64)
             return done[name]
-        if name in inputs.columns:
+        if name in inputs:
             return inputs[name]
         raise KeyError(f"unknown indicator input {name!r}")
 
@@ -54,6 +53,19 @@ def resolve(inputs: pd.DataFrame, names: list[str] | None = None) -> dict[str, p
     for name in wanted:
         value(name)
     return {n: done[n] for n in wanted}
+
+
+def _dates(values: object, n: int) -> npt.NDArray[np.datetime64]:
+    """``n`` midnight ``datetime64[us]`` dates from one date or a sequence of them."""
+    if isinstance(values, pd.Series | pd.Index | np.ndarray | list | tuple):
+        stamps = pd.to_datetime(pd.Series(list(values) if not len(values) else values))
+        if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        return np.asarray(stamps.dt.normalize().to_numpy(dtype="datetime64[us]"))
+    one = pd.Timestamp(values)  # type: ignore[arg-type]
+    if one.tzinfo is not None:
+        one = one.tz_convert("UTC").tz_localize(None)
+    return np.full(n, one.normalize().to_datetime64().astype("datetime64[us]"))
 
 
 def compute_indicators(
@@ -77,20 +89,31 @@ def compute_indicators(
     if requests is None:
         if as_of is None:
             raise ValueError("give either requests or as_of")
-        requests = request_frame(profiles["account_id"], [as_of] * len(profiles))
+        ids = profiles["account_id"].astype(str).to_numpy(dtype=object)
+        dates = _dates(as_of, len(ids))
     else:
-        requests = request_frame(requests["account_id"], requests["as_of"])
-    inputs = window_inputs(timeline, profiles, requests)
-    values = resolve(inputs)
-    out = pd.DataFrame({"account_id": inputs["account_id"], "as_of": inputs["as_of"], **values})
+        ids = requests["account_id"].astype(str).to_numpy(dtype=object)
+        dates = _dates(requests["as_of"], len(ids))
+    inputs = window_arrays(timeline, profiles, ids, dates)
+    values = resolve(inputs.values)
+    known: dict[str, Values] = {}
     for source in SOURCES:
         cols = [c for c, s in TIMELINE_SOURCE.items() if s == source]
-        known = np.zeros(len(inputs), dtype=bool)
+        seen = np.zeros(len(ids), dtype=bool)
         for c in cols:
-            known |= inputs[f"sum_{c}_26w"].notna().to_numpy()
-        out[availability_column(source)] = known.astype("float64")
+            seen |= ~np.isnan(inputs.values[f"sum_{c}_26w"])
+        known[availability_column(source)] = seen.astype(np.float64)
     # An indicator whose source is unknown for a request is NaN, never a default.
     for name, ind in REGISTRY.items():
         if ind.source in SOURCES:
-            out[name] = out[name].where(out[availability_column(ind.source)] > 0)
-    return out
+            values[name] = np.where(
+                known[availability_column(ind.source)] > 0, values[name], np.nan
+            )
+    return pd.DataFrame(
+        {
+            "account_id": pd.Series(ids, dtype=str),
+            "as_of": dates,
+            **values,
+            **known,
+        }
+    )

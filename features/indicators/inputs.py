@@ -9,11 +9,15 @@ carry (NaN: source unknown) is NaN, never zero. Everything is vectorised over al
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from ..schema import TIMELINE_COLUMNS
 
+_DAY_US = 86_400_000_000
 WINDOWS: dict[str, tuple[int, int]] = {
     "4w": (0, 4),
     "prior_8w": (4, 12),
@@ -49,26 +53,54 @@ def last_complete_week(as_of: pd.Series) -> pd.Series:
     return (as_of - pd.to_timedelta(back, unit="D")).astype("datetime64[us]")
 
 
+def _days(values: np.ndarray, *, ceil: bool = False) -> npt.NDArray[np.int64]:
+    """Whole days since the epoch of ``datetime64`` values (floored, or ceiled)."""
+    us = np.asarray(values).astype("datetime64[us]").astype(np.int64)
+    if ceil:
+        return -((-us) // _DAY_US)
+    return us // _DAY_US
+
+
+def _last_complete_week_day(as_of_day: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Day number of the Monday of the last week ending on or before each day."""
+    dow = (as_of_day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    return as_of_day - ((dow + 1) % 7 + 6)
+
+
 class _Windows:
     """Cumulative sums over the sorted timeline, for O(1) window sums per request."""
 
-    def __init__(self, tl: pd.DataFrame, pos: np.ndarray, start: np.ndarray) -> None:
-        self.tl = tl
+    def __init__(self, pos: np.ndarray, start: np.ndarray) -> None:
         self.pos = pos  # row of the last complete week per request (-1: none)
         self.start = start  # first row of the account per request
         self.valid = pos >= 0
 
-    def _bounds(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    def bounds(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         b = np.maximum(self.pos - lo, self.start - 1)
         a = np.maximum(self.pos - hi, self.start - 1)
         return a, b
 
-    def sum(self, values: np.ndarray, lo: int, hi: int) -> np.ndarray:
-        """Sum of ``values`` over rows (pos-hi, pos-lo]; NaN when no non-NaN row is in range."""
+    @staticmethod
+    def prefix(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Prefix sums of ``values`` (NaN as 0) and of its known count, for :meth:`sum`."""
         known = ~np.isnan(values)
         c = np.concatenate([[0.0], np.cumsum(np.where(known, values, 0.0))])
         k = np.concatenate([[0], np.cumsum(known)])
-        a, b = self._bounds(lo, hi)
+        return c, k
+
+    def sum(
+        self,
+        values: np.ndarray,
+        lo: int,
+        hi: int,
+        prefix: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Sum of ``values`` over rows (pos-hi, pos-lo]; NaN when no non-NaN row is in range.
+
+        ``prefix`` is :meth:`prefix` of ``values`` when the caller has it (several windows).
+        """
+        c, k = prefix if prefix is not None else self.prefix(values)
+        a, b = self.bounds(lo, hi)
         a1, b1 = a + 1, b + 1
         total = c[b1] - c[a1]
         n = k[b1] - k[a1]
@@ -76,7 +108,7 @@ class _Windows:
 
     def weeks(self, lo: int, hi: int) -> np.ndarray:
         """Number of timeline weeks in the window."""
-        a, b = self._bounds(lo, hi)
+        a, b = self.bounds(lo, hi)
         return np.where(self.valid, b - a, 0).astype(float)
 
     def at(self, values: np.ndarray, back: int = 0) -> np.ndarray:
@@ -94,9 +126,11 @@ class _Windows:
         return np.where(self.valid & (out >= self.start), out, -1)
 
 
-def _relative_slope(w: _Windows, y: np.ndarray, k: int) -> np.ndarray:
-    """Least-squares slope of ``y`` over the last ``k`` weeks divided by its mean there."""
-    x = np.arange(len(y), dtype=float)
+def _relative_slope(w: _Windows, y: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
+    """Least-squares slope of ``y`` over the last ``k`` weeks divided by its mean there.
+
+    ``x`` is the week's index within its account (small numbers keep the sums exact).
+    """
     known = ~np.isnan(y)
     yz = np.where(known, y, np.nan)
     n = w.sum(np.where(known, 1.0, np.nan), 0, k)
@@ -110,6 +144,187 @@ def _relative_slope(w: _Windows, y: np.ndarray, k: int) -> np.ndarray:
         rel = slope / mean
     rel = np.where((n >= 4) & (mean > 0), rel, np.nan)
     return np.where((n >= 4) & (sy == 0), 0.0, rel)
+
+
+@dataclass(frozen=True)
+class WindowInputs:
+    """The indicators' inputs for each request, as plain arrays in request order."""
+
+    account_id: npt.NDArray[np.object_]
+    as_of: npt.NDArray[np.datetime64]
+    values: dict[str, npt.NDArray[np.float64]]
+
+    def __len__(self) -> int:
+        return len(self.account_id)
+
+    def frame(self) -> pd.DataFrame:
+        """The inputs as a frame: ``account_id, as_of`` then one column per input."""
+        return pd.DataFrame(
+            {
+                "account_id": pd.Series(self.account_id, dtype=str),
+                "as_of": self.as_of,
+                **self.values,
+            }
+        )
+
+
+def _float_column(frame: pd.DataFrame, col: str) -> npt.NDArray[np.float64]:
+    """A column as float64 (non-numbers are unknown); all NaN when the frame lacks it."""
+    if col not in frame.columns:
+        return np.full(len(frame), np.nan)
+    values = frame[col]
+    if not (pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values)):
+        values = pd.to_numeric(values, errors="coerce")
+    return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+
+
+def window_arrays(
+    timeline: pd.DataFrame,
+    profiles: pd.DataFrame,
+    account_ids: npt.NDArray[np.object_],
+    as_of: npt.NDArray[np.datetime64],
+) -> WindowInputs:
+    """Inputs for every request ``(account_ids[i], as_of[i])``: see :func:`window_inputs`.
+
+    ``as_of`` holds midnight ``datetime64[us]`` dates.
+    """
+    # The timeline sorted by account, then week; every account's rows are contiguous.
+    codes, uniques = pd.factorize(timeline["account_id"].astype(str), sort=True)
+    week_day = _days(pd.to_datetime(timeline["week_start"]).to_numpy(), ceil=True)
+    order = np.lexsort((week_day, codes))
+    codes, week_day = codes[order], week_day[order]
+    n_rows = len(codes)
+    cols = {c: _float_column(timeline, c)[order] for c in TIMELINE_COLUMNS}
+    rows = np.arange(n_rows)
+    seg_first = np.searchsorted(codes, np.arange(len(uniques)), side="left")
+    row_start = seg_first[codes] if n_rows else rows
+
+    # Each request's last complete week -> the account's last timeline row at or before it.
+    req_code = pd.Index(uniques).get_indexer(pd.Index(account_ids.astype(str)))
+    req_week = _last_complete_week_day(_days(as_of))
+    if n_rows:
+        lo_day = int(week_day.min())
+        span = int(week_day.max()) - lo_day + 2
+        keys = codes.astype(np.int64) * span + (week_day - lo_day)
+        offset = np.clip(req_week - lo_day, -1, span - 1)
+        idx = np.searchsorted(keys, np.maximum(req_code, 0) * span + offset, side="right") - 1
+        hit = (req_code >= 0) & (idx >= 0)
+        hit &= codes[np.clip(idx, 0, None)] == req_code
+        pos = np.where(hit, idx, -1)
+        start = np.where(req_code >= 0, seg_first[np.maximum(req_code, 0)], 0)
+    else:
+        pos = np.full(len(account_ids), -1, dtype=np.int64)
+        start = np.zeros(len(account_ids), dtype=np.int64)
+    pos, start = pos.astype(np.int64), start.astype(np.int64)
+    w = _Windows(pos, start)
+    out: dict[str, np.ndarray] = {}
+
+    # Window sums of every column at once: prefix sums of the (rows x columns) matrix.
+    matrix = np.column_stack([cols[c] for c in TIMELINE_COLUMNS]) if n_rows else None
+    if matrix is not None:
+        known = ~np.isnan(matrix)
+        csum = np.vstack(
+            [np.zeros((1, matrix.shape[1])), np.cumsum(np.where(known, matrix, 0.0), 0)]
+        )
+        ksum = np.vstack([np.zeros((1, matrix.shape[1]), np.int64), np.cumsum(known, 0)])
+    for name, (lo, hi) in WINDOWS.items():
+        if matrix is None:
+            sums = np.full((len(pos), len(TIMELINE_COLUMNS)), np.nan)
+        else:
+            a, b = w.bounds(lo, hi)
+            a1, b1 = a + 1, b + 1
+            n = ksum[b1] - ksum[a1]
+            sums = np.where(w.valid[:, None] & (n > 0), csum[b1] - csum[a1], np.nan)
+        for j, col in enumerate(TIMELINE_COLUMNS):
+            out[f"sum_{col}_{name}"] = sums[:, j]
+    for name, (lo, hi) in WINDOWS.items():
+        out[f"weeks_{name}"] = w.weeks(lo, hi)
+    out["weeks_observed"] = np.where(w.valid, pos - start + 1, 0).astype(float)
+
+    # last week each signal was seen (weeks ago, counted from the last complete week)
+    activity = np.zeros(n_rows)
+    for c in ("events", "tickets_opened", "surveys_answered", "touches_inbound"):
+        activity += np.nan_to_num(cols[c])
+    signals = {c: cols[c] for c in _LAST_SEEN}
+    signals["any_activity"] = np.where(activity > 0, 1.0, 0.0)
+    signals["core_feature_events"] = cols["core_feature_events"]
+    for name, v in signals.items():
+        last = w.last_positive(v)
+        out[f"since_{name}"] = np.where(last >= 0, pos - last, np.nan)
+    out["active_weeks_to_date"] = w.sum(signals["any_activity"], 0, 10**9)
+
+    # first week of core-feature use (time to value), seen only if it happened by as_of
+    core = np.nan_to_num(cols["core_feature_events"])
+    if n_rows:
+        marked = np.where(core > 0, rows, np.iinfo(np.int64).max)
+        first_core_of = np.minimum.reduceat(marked, seg_first)
+        fc = first_core_of[np.maximum(req_code, 0)]
+    else:
+        fc = np.full(len(pos), np.iinfo(np.int64).max)
+    reached = w.valid & (fc <= pos)
+    out["weeks_to_first_core"] = np.where(reached, fc - start, np.nan)
+    out["core_weeks_to_date"] = w.sum(np.where(core > 0, 1.0, 0.0), 0, 10**9)
+    out["usage_known"] = np.where(
+        w.valid,
+        ~np.isnan(cols["events"][np.clip(pos, 0, None)]) if n_rows else False,
+        False,
+    ).astype(float)
+
+    # NPS: the last answer and the one before it
+    nps_n = cols["nps_n"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nps_row = np.where(nps_n > 0, cols["nps_sum"] / nps_n, np.nan)
+    last = w.last_positive(nps_n)
+    out["last_nps"] = np.where(last >= 0, nps_row[np.clip(last, 0, None)] if n_rows else 0, np.nan)
+    marked_nps = np.where(np.nan_to_num(nps_n) > 0, rows, -1)
+    latest = np.maximum.accumulate(marked_nps) if n_rows else marked_nps
+    prev_idx = np.where(last - 1 >= start, latest[np.clip(last - 1, 0, None)] if n_rows else -1, -1)
+    prev_idx = np.where((last >= 0) & (prev_idx >= start), prev_idx, -1)
+    out["previous_nps"] = np.where(
+        prev_idx >= 0, nps_row[np.clip(prev_idx, 0, None)] if n_rows else 0, np.nan
+    )
+
+    for col in ("seats", "arr", "tickets_open"):
+        out[f"now_{col}"] = w.at(cols[col])
+        out[f"ago13_{col}"] = w.at(cols[col], 13)
+    local_week = (rows - row_start).astype(float)
+    out["slope_logins_12w"] = _relative_slope(w, cols["logins"], local_week, 12)
+    out["has_timeline"] = w.valid.astype(float)
+    out |= _profile_inputs(profiles, account_ids, as_of)
+    return WindowInputs(account_ids, as_of, out)
+
+
+def _profile_inputs(
+    profiles: pd.DataFrame,
+    account_ids: npt.NDArray[np.object_],
+    as_of: npt.NDArray[np.datetime64],
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Tenure, days to renewal and the static ARR / seats of each request's account."""
+    prof = profiles.drop_duplicates("account_id")
+    at = pd.Index(prof["account_id"].astype(str)).get_indexer(pd.Index(account_ids.astype(str)))
+    found = at >= 0
+    take = np.maximum(at, 0)
+    as_of_day = _days(as_of)
+
+    def day_column(col: str) -> npt.NDArray[np.float64]:
+        if col not in prof.columns or not len(prof):
+            return np.full(len(at), np.nan)
+        stamps = pd.to_datetime(prof[col]).to_numpy()
+        us = stamps.astype("datetime64[us]")
+        day = np.where(np.isnat(us), np.nan, _days(us).astype(float))
+        return np.where(found, day[take], np.nan)
+
+    def number_column(col: str) -> npt.NDArray[np.float64]:
+        if col not in prof.columns or not len(prof):
+            return np.full(len(at), np.nan)
+        return np.where(found, _float_column(prof, col)[take], np.nan)
+
+    return {
+        "tenure_days": as_of_day - day_column("created_at"),
+        "days_to_renewal_date": day_column("renewal_date") - as_of_day,
+        "profile_arr": number_column("arr"),
+        "profile_seats": number_column("seats"),
+    }
 
 
 def window_inputs(
@@ -127,125 +342,9 @@ def window_inputs(
     Returns:
         One row per request, in request order, with ``account_id, as_of`` and the inputs.
     """
-    tl = timeline.copy()
-    for col in TIMELINE_COLUMNS:
-        tl[col] = pd.to_numeric(tl[col], errors="coerce").astype("float64") if col in tl else np.nan
-    tl["account_id"] = tl["account_id"].astype(str)
-    tl["week_start"] = pd.to_datetime(tl["week_start"]).astype("datetime64[us]")
-    tl = tl.sort_values(["account_id", "week_start"], kind="stable").reset_index(drop=True)
-    rows = np.arange(len(tl))
-    tl["_row"] = rows
-    tl["_start"] = tl.groupby("account_id", sort=False)["_row"].transform("min")
-
-    req = requests[["account_id", "as_of"]].copy().reset_index(drop=True)
-    req["_order"] = np.arange(len(req))
-    req["_week"] = last_complete_week(req["as_of"])
-    req = req.sort_values("_week", kind="stable")
-    right = tl[["account_id", "week_start", "_row", "_start"]].sort_values(
-        "week_start", kind="stable"
-    )
-    m = pd.merge_asof(
-        req, right, left_on="_week", right_on="week_start", by="account_id", direction="backward"
-    )
-    m = m.sort_values("_order").reset_index(drop=True)
-    pos = m["_row"].fillna(-1).to_numpy(dtype=np.int64)
-    start = m["_start"].fillna(0).to_numpy(dtype=np.int64)
-    w = _Windows(tl, pos, start)
-    out: dict[str, np.ndarray] = {}
-
-    for col in TIMELINE_COLUMNS:
-        v = tl[col].to_numpy(dtype=float)
-        for name, (lo, hi) in WINDOWS.items():
-            out[f"sum_{col}_{name}"] = w.sum(v, lo, hi)
-    for name, (lo, hi) in WINDOWS.items():
-        out[f"weeks_{name}"] = w.weeks(lo, hi)
-    out["weeks_observed"] = np.where(w.valid, pos - start + 1, 0).astype(float)
-
-    # last week each signal was seen (weeks ago, counted from the last complete week)
-    activity = np.nansum(
-        np.column_stack(
-            [
-                np.nan_to_num(tl[c].to_numpy(dtype=float))
-                for c in ("events", "tickets_opened", "surveys_answered", "touches_inbound")
-            ]
-        )
-        if len(tl)
-        else np.zeros((0, 4)),
-        axis=1,
-    )
-    signals = {c: tl[c].to_numpy(dtype=float) for c in _LAST_SEEN}
-    signals["any_activity"] = np.where(activity > 0, 1.0, 0.0)
-    signals["core_feature_events"] = tl["core_feature_events"].to_numpy(dtype=float)
-    for name, v in signals.items():
-        last = w.last_positive(v)
-        out[f"since_{name}"] = np.where(last >= 0, pos - last, np.nan)
-    out["active_weeks_to_date"] = w.sum(signals["any_activity"], 0, 10**9)
-
-    # first week of core-feature use (time to value), seen only if it happened by as_of
-    core = np.nan_to_num(tl["core_feature_events"].to_numpy(dtype=float))
-    first_core = (
-        pd.Series(np.where(core > 0, rows, np.iinfo(np.int64).max))
-        .groupby(tl["account_id"].to_numpy())
-        .transform("min")
-        .to_numpy()
-    )
-    fc = first_core[np.clip(pos, 0, None)] if len(tl) else pos
-    reached = w.valid & (fc <= pos)
-    out["weeks_to_first_core"] = np.where(reached, fc - start, np.nan)
-    out["core_weeks_to_date"] = w.sum(np.where(core > 0, 1.0, 0.0), 0, 10**9)
-    out["usage_known"] = np.where(
-        w.valid,
-        ~np.isnan(tl["events"].to_numpy(dtype=float)[np.clip(pos, 0, None)]) if len(tl) else False,
-        False,
-    ).astype(float)
-
-    # NPS: the last answer and the one before it
-    nps_n = tl["nps_n"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        nps_row = np.where(nps_n > 0, tl["nps_sum"].to_numpy(dtype=float) / nps_n, np.nan)
-    last = w.last_positive(nps_n)
-    out["last_nps"] = np.where(last >= 0, nps_row[np.clip(last, 0, None)] if len(tl) else 0, np.nan)
-    marked = np.where(np.nan_to_num(nps_n) > 0, rows, -1)
-    latest = np.maximum.accumulate(marked) if len(marked) else marked
-    prev_idx = np.where(
-        last - 1 >= start, latest[np.clip(last - 1, 0, None)] if len(tl) else -1, -1
-    )
-    prev_idx = np.where((last >= 0) & (prev_idx >= start), prev_idx, -1)
-    out["previous_nps"] = np.where(
-        prev_idx >= 0, nps_row[np.clip(prev_idx, 0, None)] if len(tl) else 0, np.nan
-    )
-
-    for col in ("seats", "arr", "tickets_open"):
-        v = tl[col].to_numpy(dtype=float)
-        out[f"now_{col}"] = w.at(v)
-        out[f"ago13_{col}"] = w.at(v, 13)
-    out["slope_logins_12w"] = _relative_slope(w, tl["logins"].to_numpy(dtype=float), 12)
-    out["has_timeline"] = w.valid.astype(float)
-
-    res = pd.DataFrame(out)
-    res.insert(0, "as_of", m["as_of"].to_numpy())
-    res.insert(0, "account_id", m["account_id"].astype(str).to_numpy())
-    res["account_id"] = res["account_id"].astype(str)
-    return _with_profile(res, profiles)
-
-
-def _with_profile(res: pd.DataFrame, profiles: pd.DataFrame) -> pd.DataFrame:
-    prof = profiles.drop_duplicates("account_id").set_index(
-        profiles.drop_duplicates("account_id")["account_id"].astype(str)
-    )
-    created = pd.to_datetime(res["account_id"].map(prof["created_at"])).astype("datetime64[us]")
-    age_days = (res["as_of"] - created.dt.normalize()).dt.days.astype(float)
-    res["tenure_days"] = age_days
-    if "renewal_date" in prof.columns:
-        renewal = pd.to_datetime(res["account_id"].map(prof["renewal_date"]))
-        days = (renewal.astype("datetime64[us]").dt.normalize() - res["as_of"]).dt.days
-        res["days_to_renewal_date"] = days.astype(float)
-    else:
-        res["days_to_renewal_date"] = np.nan
-    for col in ("arr", "seats"):
-        if col in prof.columns:
-            static = pd.to_numeric(res["account_id"].map(prof[col]), errors="coerce")
-            res[f"profile_{col}"] = static.astype(float)
-        else:
-            res[f"profile_{col}"] = np.nan
-    return res
+    return window_arrays(
+        timeline,
+        profiles,
+        requests["account_id"].astype(str).to_numpy(dtype=object),
+        requests["as_of"].to_numpy(dtype="datetime64[us]"),
+    ).frame()

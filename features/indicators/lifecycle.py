@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
-from ._math import flag
+from ._math import Values, fill, flag, isknown, keep
 from .registry import indicator
 
 ONBOARDED_CORE_WEEKS = 3
@@ -18,7 +16,7 @@ ONBOARDED_CORE_WEEKS = 3
     en="Customer for {value:.0f} weeks",
     ja="契約から{value:.0f}週間",
 )
-def tenure_weeks(tenure_days: pd.Series) -> pd.Series:
+def tenure_weeks(tenure_days: Values) -> Values:
     """Weeks since the account was created."""
     return tenure_days / 7.0
 
@@ -31,9 +29,9 @@ def tenure_weeks(tenure_days: pd.Series) -> pd.Series:
     en="In the first 90 days, when churn is most common",
     ja="解約が最も多い契約後90日以内",
 )
-def in_first_90_days(tenure_days: pd.Series) -> pd.Series:
+def in_first_90_days(tenure_days: Values) -> Values:
     """1 while the account is less than 90 days old."""
-    return flag(tenure_days < 90, tenure_days.notna())
+    return flag(tenure_days < 90, isknown(tenure_days))
 
 
 @indicator(
@@ -44,9 +42,9 @@ def in_first_90_days(tenure_days: pd.Series) -> pd.Series:
     en="Onboarding complete (core features used in 3+ weeks)",
     ja="オンボーディング完了（3週以上コア機能を利用）",
 )
-def onboarding_done(core_weeks_to_date: pd.Series) -> pd.Series:
+def onboarding_done(core_weeks_to_date: Values) -> Values:
     """1 once core features have been used in at least 3 different weeks."""
-    return flag(core_weeks_to_date >= ONBOARDED_CORE_WEEKS, core_weeks_to_date.notna())
+    return flag(core_weeks_to_date >= ONBOARDED_CORE_WEEKS, isknown(core_weeks_to_date))
 
 
 @indicator(
@@ -57,9 +55,9 @@ def onboarding_done(core_weeks_to_date: pd.Series) -> pd.Series:
     en="Has reached first value (used a core feature)",
     ja="初回の価値実感に到達（コア機能を利用）",
 )
-def value_reached(weeks_to_first_core: pd.Series, usage_known: pd.Series) -> pd.Series:
+def value_reached(weeks_to_first_core: Values, usage_known: Values) -> Values:
     """1 once any core feature has been used."""
-    return flag(weeks_to_first_core.notna(), usage_known > 0)
+    return flag(isknown(weeks_to_first_core), usage_known > 0)
 
 
 @indicator(
@@ -71,7 +69,7 @@ def value_reached(weeks_to_first_core: pd.Series, usage_known: pd.Series) -> pd.
     ja="価値実感までの期間: コア機能の初回利用まで{value:.0f}週間（未到達を含む）",
 )
 def time_to_value_weeks(
-    weeks_to_first_core: pd.Series, weeks_observed: pd.Series, usage_known: pd.Series
-) -> pd.Series:
+    weeks_to_first_core: Values, weeks_observed: Values, usage_known: Values
+) -> Values:
     """Weeks from start to first core-feature use; the tenure so far if not reached yet."""
-    return weeks_to_first_core.fillna(weeks_observed).where(usage_known > 0)
+    return keep(fill(weeks_to_first_core, weeks_observed), usage_known > 0)

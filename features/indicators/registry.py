@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import pandas as pd
+from ._math import Values
 
 Family = Literal[
     "usage", "adoption", "support", "voice", "silence", "relationship", "lifecycle", "commercial"
@@ -51,7 +51,7 @@ _TREND: dict[Lang, tuple[str, str, str]] = {
     "ja": ("増加", "減少", "横ばい"),
 }
 
-IndicatorFn = Callable[..., pd.Series]
+IndicatorFn = Callable[..., Values]
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,7 @@ class Indicator:
     en: str
     ja: str
     source: str
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        """Names of the function's parameters (its inputs)."""
-        return tuple(inspect.signature(self.func).parameters)
+    inputs: tuple[str, ...] = ()  # names of the function's parameters, filled at registration
 
 
 REGISTRY: dict[str, Indicator] = {}
@@ -98,7 +94,8 @@ def indicator(
         doc = (inspect.getdoc(func) or "").split("\n")[0]
         if not doc:
             raise ValueError(f"indicator {name!r} needs a one-line docstring")
-        REGISTRY[name] = Indicator(name, func, family, direction, unit, doc, en, ja, source)
+        params = tuple(inspect.signature(func).parameters)
+        REGISTRY[name] = Indicator(name, func, family, direction, unit, doc, en, ja, source, params)
         return func
 
     return register

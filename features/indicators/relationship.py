@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
 
-from ._math import ratio
+from ._math import Values, isknown, ratio
 from .registry import indicator
 
 
@@ -16,7 +16,7 @@ from .registry import indicator
     en="{value:.0f} CSM touches in the last 13 weeks",
     ja="直近13週間のCSM接点は{value:.0f}回",
 )
-def touches_13w(sum_touches_13w: pd.Series) -> pd.Series:
+def touches_13w(sum_touches_13w: Values) -> Values:
     """CSM touchpoints in the last 13 weeks."""
     return sum_touches_13w
 
@@ -30,10 +30,11 @@ def touches_13w(sum_touches_13w: pd.Series) -> pd.Series:
     ja="最後のCSM接点は{value:.0f}週間前",
 )
 def weeks_since_last_touch(
-    since_touches: pd.Series, weeks_observed: pd.Series, sum_touches_26w: pd.Series
-) -> pd.Series:
+    since_touches: Values, weeks_observed: Values, sum_touches_26w: Values
+) -> Values:
     """Weeks since the last touchpoint (the whole tenure when there was none)."""
-    return since_touches.mask(since_touches.isna() & sum_touches_26w.notna(), weeks_observed)
+    never = np.isnan(since_touches) & isknown(sum_touches_26w)
+    return np.where(never, weeks_observed, since_touches)
 
 
 @indicator(
@@ -44,6 +45,6 @@ def weeks_since_last_touch(
     en="{value:.0%} of contacts in the last 13 weeks came from the customer",
     ja="直近13週間の接点のうち顧客からの連絡は{value:.0%}",
 )
-def inbound_share_13w(sum_touches_inbound_13w: pd.Series, sum_touches_13w: pd.Series) -> pd.Series:
+def inbound_share_13w(sum_touches_inbound_13w: Values, sum_touches_13w: Values) -> Values:
     """Share of touchpoints in the last 13 weeks that the customer initiated."""
     return ratio(sum_touches_inbound_13w, sum_touches_13w)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
 
-from ._math import ratio
+from ._math import Values, isknown, ratio
 from .registry import indicator
 
 
@@ -17,15 +17,15 @@ from .registry import indicator
     ja="直近4週間の問い合わせが13週間平均の{value:.1f}倍",
 )
 def ticket_spike_4w_vs_13w(
-    sum_tickets_opened_4w: pd.Series,
-    sum_tickets_opened_13w: pd.Series,
-    weeks_4w: pd.Series,
-    weeks_13w: pd.Series,
-) -> pd.Series:
+    sum_tickets_opened_4w: Values,
+    sum_tickets_opened_13w: Values,
+    weeks_4w: Values,
+    weeks_13w: Values,
+) -> Values:
     """Weekly ticket rate of the last 4 weeks divided by that of the last 13 (1 = steady)."""
     spike = ratio(ratio(sum_tickets_opened_4w, weeks_4w), ratio(sum_tickets_opened_13w, weeks_13w))
     # No tickets at all in 13 weeks is a steady state, not an unknown.
-    return spike.mask((sum_tickets_opened_13w == 0), 0.0)
+    return np.where(sum_tickets_opened_13w == 0, 0.0, spike)
 
 
 @indicator(
@@ -36,7 +36,7 @@ def ticket_spike_4w_vs_13w(
     en="{value:.0f} tickets in the last 13 weeks",
     ja="直近13週間の問い合わせは{value:.0f}件",
 )
-def tickets_13w(sum_tickets_opened_13w: pd.Series) -> pd.Series:
+def tickets_13w(sum_tickets_opened_13w: Values) -> Values:
     """Tickets opened in the last 13 weeks."""
     return sum_tickets_opened_13w
 
@@ -49,7 +49,7 @@ def tickets_13w(sum_tickets_opened_13w: pd.Series) -> pd.Series:
     en="{value:.0f} urgent tickets in the last 13 weeks",
     ja="直近13週間の緊急の問い合わせは{value:.0f}件",
 )
-def urgent_tickets_13w(sum_tickets_urgent_13w: pd.Series) -> pd.Series:
+def urgent_tickets_13w(sum_tickets_urgent_13w: Values) -> Values:
     """Urgent tickets opened in the last 13 weeks."""
     return sum_tickets_urgent_13w
 
@@ -62,7 +62,7 @@ def urgent_tickets_13w(sum_tickets_urgent_13w: pd.Series) -> pd.Series:
     en="{value:.0f} tickets still open",
     ja="未解決の問い合わせが{value:.0f}件",
 )
-def open_tickets(now_tickets_open: pd.Series) -> pd.Series:
+def open_tickets(now_tickets_open: Values) -> Values:
     """Tickets open at the end of the last complete week (backlog)."""
     return now_tickets_open
 
@@ -76,8 +76,8 @@ def open_tickets(now_tickets_open: pd.Series) -> pd.Series:
     ja="最後の問い合わせは{value:.0f}週間前",
 )
 def weeks_since_last_ticket(
-    since_tickets_opened: pd.Series, weeks_observed: pd.Series, sum_tickets_opened_26w: pd.Series
-) -> pd.Series:
+    since_tickets_opened: Values, weeks_observed: Values, sum_tickets_opened_26w: Values
+) -> Values:
     """Weeks since the last ticket (the whole tenure when there was none)."""
-    never = since_tickets_opened.isna() & sum_tickets_opened_26w.notna()
-    return since_tickets_opened.mask(never, weeks_observed)
+    never = np.isnan(since_tickets_opened) & isknown(sum_tickets_opened_26w)
+    return np.where(never, weeks_observed, since_tickets_opened)

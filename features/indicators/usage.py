@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
-from ._math import change, ratio
+from ._math import Values, change, ratio
 from .registry import indicator
 
 
@@ -16,7 +14,7 @@ from .registry import indicator
     en="{value:.0f} logins in the last 4 weeks",
     ja="直近4週間のログイン数は{value:.0f}回",
 )
-def logins_4w(sum_logins_4w: pd.Series) -> pd.Series:
+def logins_4w(sum_logins_4w: Values) -> Values:
     """Logins in the last 4 complete weeks."""
     return sum_logins_4w
 
@@ -30,11 +28,11 @@ def logins_4w(sum_logins_4w: pd.Series) -> pd.Series:
     ja="直近4週間のログインが前8週間比で{abs:.0%}{trend}",
 )
 def logins_change_4w_vs_prior_8w(
-    sum_logins_4w: pd.Series,
-    sum_logins_prior_8w: pd.Series,
-    weeks_4w: pd.Series,
-    weeks_prior_8w: pd.Series,
-) -> pd.Series:
+    sum_logins_4w: Values,
+    sum_logins_prior_8w: Values,
+    weeks_4w: Values,
+    weeks_prior_8w: Values,
+) -> Values:
     """Change of the weekly login rate, last 4 weeks vs the 8 weeks before."""
     return change(ratio(sum_logins_4w, weeks_4w), ratio(sum_logins_prior_8w, weeks_prior_8w))
 
@@ -47,7 +45,7 @@ def logins_change_4w_vs_prior_8w(
     en="Login trend over 12 weeks: {value:+.1%} per week",
     ja="12週間のログイン傾向: 週あたり{value:+.1%}",
 )
-def logins_slope_12w(slope_logins_12w: pd.Series) -> pd.Series:
+def logins_slope_12w(slope_logins_12w: Values) -> Values:
     """Least-squares slope of weekly logins over 12 weeks, relative to their mean."""
     return slope_logins_12w
 
@@ -61,8 +59,8 @@ def logins_slope_12w(slope_logins_12w: pd.Series) -> pd.Series:
     ja="直近4週間のアクティブ率は席数の{value:.0%}",
 )
 def active_users_per_seat_4w(
-    sum_active_users_4w: pd.Series, weeks_4w: pd.Series, now_seats: pd.Series
-) -> pd.Series:
+    sum_active_users_4w: Values, weeks_4w: Values, now_seats: Values
+) -> Values:
     """Average weekly active users over the last 4 weeks per licensed seat."""
     return ratio(ratio(sum_active_users_4w, weeks_4w), now_seats)
 
@@ -76,11 +74,11 @@ def active_users_per_seat_4w(
     ja="直近4週間のアクティブユーザーが前8週間比で{abs:.0%}{trend}",
 )
 def active_users_change_4w_vs_prior_8w(
-    sum_active_users_4w: pd.Series,
-    sum_active_users_prior_8w: pd.Series,
-    weeks_4w: pd.Series,
-    weeks_prior_8w: pd.Series,
-) -> pd.Series:
+    sum_active_users_4w: Values,
+    sum_active_users_prior_8w: Values,
+    weeks_4w: Values,
+    weeks_prior_8w: Values,
+) -> Values:
     """Change of average weekly active users, last 4 weeks vs the 8 weeks before."""
     return change(
         ratio(sum_active_users_4w, weeks_4w), ratio(sum_active_users_prior_8w, weeks_prior_8w)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
 
-from ._math import flag, ratio
+from ._math import Values, flag, isknown, ratio
 from .registry import indicator
 
 
@@ -16,7 +16,7 @@ from .registry import indicator
     en="Last NPS answer: {value:.0f}/10",
     ja="直近のNPS回答: {value:.0f}/10",
 )
-def nps_last(last_nps: pd.Series) -> pd.Series:
+def nps_last(last_nps: Values) -> Values:
     """The most recent NPS answer (0-10)."""
     return last_nps
 
@@ -29,7 +29,7 @@ def nps_last(last_nps: pd.Series) -> pd.Series:
     en="NPS {trend} {abs:.0f} points since the previous answer",
     ja="NPSが前回の回答から{abs:.0f}ポイント{trend}",
 )
-def nps_change(last_nps: pd.Series, previous_nps: pd.Series) -> pd.Series:
+def nps_change(last_nps: Values, previous_nps: Values) -> Values:
     """Last NPS answer minus the one before it."""
     return last_nps - previous_nps
 
@@ -42,9 +42,9 @@ def nps_change(last_nps: pd.Series, previous_nps: pd.Series) -> pd.Series:
     en="The last NPS answer was a detractor (0-6)",
     ja="直近のNPS回答は批判者（0〜6）",
 )
-def nps_detractor(nps_last: pd.Series) -> pd.Series:
+def nps_detractor(nps_last: Values) -> Values:
     """1 when the last NPS answer was 0-6."""
-    return flag(nps_last <= 6, nps_last.notna())
+    return flag(nps_last <= 6, isknown(nps_last))
 
 
 @indicator(
@@ -56,10 +56,10 @@ def nps_detractor(nps_last: pd.Series) -> pd.Series:
     ja="直近26週間のアンケート回答率は{value:.0%}",
 )
 def survey_response_rate_26w(
-    sum_surveys_answered_26w: pd.Series, sum_surveys_sent_26w: pd.Series
-) -> pd.Series:
+    sum_surveys_answered_26w: Values, sum_surveys_sent_26w: Values
+) -> Values:
     """Surveys answered / surveys sent over the last 26 weeks (capped at 1)."""
-    return ratio(sum_surveys_answered_26w, sum_surveys_sent_26w).clip(upper=1.0)
+    return np.minimum(ratio(sum_surveys_answered_26w, sum_surveys_sent_26w), 1.0)
 
 
 @indicator(
@@ -71,8 +71,8 @@ def survey_response_rate_26w(
     ja="{value:.0f}週間アンケートへの回答なし",
 )
 def weeks_since_survey_answer(
-    since_surveys_answered: pd.Series, weeks_observed: pd.Series, sum_surveys_sent_26w: pd.Series
-) -> pd.Series:
+    since_surveys_answered: Values, weeks_observed: Values, sum_surveys_sent_26w: Values
+) -> Values:
     """Weeks since the last survey answer (the whole tenure when there was none)."""
-    never = since_surveys_answered.isna() & sum_surveys_sent_26w.notna()
-    return since_surveys_answered.mask(never, weeks_observed)
+    never = np.isnan(since_surveys_answered) & isknown(sum_surveys_sent_26w)
+    return np.where(never, weeks_observed, since_surveys_answered)
