@@ -9,6 +9,7 @@ source. Pure functions only.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,11 +102,18 @@ def family_contributions(contrib: np.ndarray, feature_names: Sequence[str]) -> p
     Returns:
         ``(n_rows, len(FAMILIES))`` frame, columns in FAMILIES order (0.0 for absent families).
     """
-    codes = _family_codes(feature_names)
+    onehot = _family_onehot(tuple(feature_names))
     feats = _feature_part(np.asarray(contrib, dtype="float64"), len(feature_names))
+    return pd.DataFrame(feats @ onehot, columns=list(FAMILIES))
+
+
+@functools.lru_cache(maxsize=16)
+def _family_onehot(feature_names: tuple[str, ...]) -> np.ndarray:
+    """``(n_features, len(FAMILIES))`` 0/1 matrix: which family each feature belongs to."""
+    codes = _family_codes(feature_names)
     onehot = np.zeros((len(codes), len(FAMILIES)))
     onehot[np.arange(len(codes)), codes] = 1.0
-    return pd.DataFrame(feats @ onehot, columns=list(FAMILIES))
+    return onehot
 
 
 def as_float(value: object) -> float:
@@ -146,7 +154,9 @@ def reasons(
     n = len(feature_names)
     if row.shape[0] == n:
         row = np.append(row, 0.0)
-    impacts = family_contributions(row.reshape(1, -1), feature_names).iloc[0]
+    feats = _feature_part(row.reshape(1, -1), n)[0]
+    by_family = feats @ _family_onehot(tuple(feature_names))
+    impacts = {fam: float(by_family[i]) for i, fam in enumerate(FAMILIES)}
     ranked = sorted(
         (fam for fam in FAMILIES if impacts[fam] > min_impact),
         key=lambda fam: -impacts[fam],

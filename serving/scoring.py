@@ -59,16 +59,19 @@ def score_frame(
     Returns:
         One dict per row with the :data:`SCORE_COLUMNS` (reasons and plays as lists of dicts).
     """
-    p = model.predict_proba(indicators)
-    contrib = model.contributions(indicators)
+    X = model.array(indicators)
+    p = model.predict_proba(X)
+    contrib = model.contributions(X)
     tiers = (
         profiles.drop_duplicates("account_id").set_index("account_id")["touch_tier"]
         if "touch_tier" in profiles.columns
         else pd.Series(dtype=object)
     )
     out = []
-    for i, record in enumerate(indicators.to_dict("records")):
-        row = {str(k): v for k, v in record.items()}
+    # Plain Python values per column (as ``to_dict("records")`` gives, without its per-row cost).
+    columns = {str(c): indicators[c].tolist() for c in indicators.columns}
+    for i in range(len(indicators)):
+        row = {c: values[i] for c, values in columns.items()}
         prob = float(p[i])
         arr = _nan_to_none(float(row.get("arr", float("nan"))))
         tier = touch_tier(
