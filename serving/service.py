@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from ..config import Config, load_config
 from ..errors import ChurnlensError
 from ..features.indicators import compute_indicators
-from ..features.schema import TIMELINE_COLUMNS, TIMELINE_KEY
+from ..features.schema import TIMELINE_COLUMNS
 from ..model import ChurnModel
 from .explain import LANGS
 from .playbooks import Catalog, load_catalog
@@ -77,30 +77,35 @@ class BadRequest(ChurnlensError, InvalidArgument):
 # ------------------------------------------------------------------------------ pure functions
 def request_frames(req: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The timeline and accounts frames ``churnlens score`` would build for these accounts."""
-    week_rows: list[dict[str, Any]] = []
-    for acc in req.accounts:
-        for w in acc.weeks:
-            row = w.model_dump()
-            row["account_id"] = acc.account_id
-            week_rows.append(row)
-    timeline = pd.DataFrame(week_rows, columns=[*TIMELINE_KEY, *TIMELINE_COLUMNS])
-    timeline["account_id"] = timeline["account_id"].astype(str)
-    timeline["week_start"] = pd.to_datetime(timeline["week_start"]).astype("datetime64[us]")
-    for col in TIMELINE_COLUMNS:
-        timeline[col] = pd.to_numeric(timeline[col]).astype("float64")
+    weeks = [w for acc in req.accounts for w in acc.weeks]
+    ids = [acc.account_id for acc in req.accounts for _ in acc.weeks]
+    # One row per week in TIMELINE_COLUMNS order; a missing or null count becomes NaN.
+    values = (
+        np.array([tuple(map(w.get, TIMELINE_COLUMNS)) for w in weeks], dtype=np.float64)
+        if weeks
+        else np.empty((0, len(TIMELINE_COLUMNS)))
+    )
+    timeline = pd.DataFrame(
+        {
+            "account_id": pd.Series(ids, dtype=str),
+            "week_start": np.array([w["week_start"] for w in weeks], dtype="datetime64[us]"),
+            **{col: values[:, j] for j, col in enumerate(TIMELINE_COLUMNS)},
+        }
+    )
+    accounts = req.accounts
     profiles = pd.DataFrame(
         {
-            "account_id": pd.Series([a.account_id for a in req.accounts], dtype=str),
-            "created_at": pd.to_datetime([a.profile.created_at for a in req.accounts]).astype(
-                "datetime64[us]"
+            "account_id": pd.Series([a.account_id for a in accounts], dtype=str),
+            "created_at": np.array(
+                [a.profile.created_at for a in accounts], dtype="datetime64[us]"
             ),
-            "plan": pd.Series([a.profile.plan for a in req.accounts], dtype=object),
-            "arr": pd.Series([a.profile.arr for a in req.accounts], dtype="float64"),
-            "seats": pd.Series([a.profile.seats for a in req.accounts], dtype="float64"),
-            "touch_tier": pd.Series([a.profile.touch_tier for a in req.accounts], dtype=object),
-            "renewal_date": pd.to_datetime(
-                pd.Series([a.profile.renewal_date for a in req.accounts], dtype=object)
-            ).astype("datetime64[us]"),
+            "plan": pd.Series([a.profile.plan for a in accounts], dtype=object),
+            "arr": np.array([a.profile.arr for a in accounts], dtype=np.float64),
+            "seats": np.array([a.profile.seats for a in accounts], dtype=np.float64),
+            "touch_tier": pd.Series([a.profile.touch_tier for a in accounts], dtype=object),
+            "renewal_date": np.array(
+                [a.profile.renewal_date for a in accounts], dtype="datetime64[us]"
+            ),
         }
     )
     return timeline, profiles

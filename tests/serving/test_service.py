@@ -130,7 +130,7 @@ def assert_parity(results: list[dict[str, Any]], batch: dict[str, dict[str, Any]
 
 # ------------------------------------------------------------------------------------ units
 def test_week_fields_are_the_timeline_columns() -> None:
-    assert [f for f in WeekIn.model_fields if f != "week_start"] == list(TIMELINE_COLUMNS)
+    assert [f for f in WeekIn.__annotations__ if f != "week_start"] == list(TIMELINE_COLUMNS)
 
 
 def test_field_path_and_error_lines() -> None:
