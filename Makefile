@@ -32,6 +32,7 @@ setup: $(VENV)/.synced ## Install churnlens and its locked dependencies into .ve
 	@echo "churnlens installed in $(VENV) (run $(RUN)/churnlens --help)"
 
 demo: export MLFLOW_TRACKING_URI ?= sqlite:///$(DEMO_DIR)/mlflow.db
+demo: export CHURNLENS_DATABASE_URL ?= sqlite:///$(DEMO_DIR)/churnlens.db
 demo: setup ## Simulate a base, validate, build timeline + indicators, train, score
 	@mkdir -p $(DEMO_DIR)
 	$(RUN)/churnlens simulate --out $(DEMO_DIR)/data --accounts $(DEMO_ACCOUNTS) --seed $(DEMO_SEED)

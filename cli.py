@@ -457,13 +457,28 @@ def score(
         Path | None, typer.Option("--playbooks", help="Your own playbook catalog (YAML).")
     ] = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Accounts to show.")] = 0,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Score store URL (default: $CHURNLENS_DATABASE_URL, else "
+            "sqlite:///churnlens.db in the working directory).",
+        ),
+    ] = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Write the file only; do not append to the store.")
+    ] = False,
 ) -> None:
-    """Score every account alive at a date: probability, band, reasons and plays."""
+    """Score every account alive at a date: probability, band, reasons and plays.
+
+    The scores go to --out and are appended to the score store (one transaction per run).
+    """
 
     def go() -> None:
         import mlflow
 
         from .config import load_config
+        from .features.contract import data_digest
         from .features.indicators import compute_indicators
         from .features.io import check_output_path, write_frame
         from .features.snapshots import alive_accounts
@@ -475,6 +490,8 @@ def score(
 
         if lang not in ("en", "ja"):
             raise ChurnlensError(f"--lang: expected en or ja, got {lang!r}")
+        if db is not None and no_store:
+            raise ChurnlensError("--db and --no-store exclude each other")
         check_output_path(out)
         cfg = load_config(config, data)
         catalog = load_catalog(playbooks)
@@ -493,10 +510,58 @@ def score(
             + f"; ARR at risk {table['arr_at_risk'].sum():,.0f} -> {out}",
             highlight=False,
         )
+        if not no_store:
+            _store_scores(
+                rows,
+                db,
+                as_of=tables.as_of,
+                model_version=label,
+                lang=lang,
+                alive=alive,
+                digest=data_digest(data),
+                out=out,
+            )
         if top:
             _print_scores(rows, top)
 
     _run(go)
+
+
+def _store_scores(
+    rows: list[dict[str, Any]],
+    db: str | None,
+    *,
+    as_of: date,
+    model_version: str,
+    lang: str,
+    alive: Any,
+    digest: str,
+    out: Path,
+) -> None:
+    """Append a run to the score store; on failure say the file was written, and exit 2."""
+    from .errors import StoreError
+    from .store import account_details, open_store
+
+    try:
+        with open_store(db) as store:
+            run_id = store.append_scores(
+                rows,
+                as_of=as_of,
+                model_version=model_version,
+                source="cli",
+                lang=lang,
+                accounts=account_details(alive),
+                data_digest=digest,
+            )
+            url = store.url
+    except StoreError as err:
+        raise StoreError(
+            f"{err}. The scores were written to {out} but not stored "
+            "(fix the store or pass --no-store)"
+        ) from None
+    console.print(
+        f"stored as run {run_id} ({len(rows):,} accounts) in {url}", highlight=False, soft_wrap=True
+    )
 
 
 def _print_scores(rows: list[dict[str, Any]], top: int) -> None:

@@ -15,3 +15,7 @@ class ConfigError(ChurnlensError):
 
 class DataContractError(ChurnlensError):
     """Input data breaks the data contract in a way that cannot be repaired."""
+
+
+class StoreError(ChurnlensError):
+    """The score store cannot be opened, migrated, read or written."""
