@@ -10,11 +10,12 @@ DEMO_DIR ?= out/demo
 DEMO_ACCOUNTS ?= 3000
 DEMO_SEED ?= 42
 PYTEST_ARGS ?=
+BENTO_ARGS ?=
 # No usage statistics from MLflow or BentoML from make targets (set them to false to opt in).
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export BENTOML_DO_NOT_TRACK ?= true
 
-.PHONY: help setup demo test lint typecheck unit bench clean
+.PHONY: help setup demo test lint typecheck unit bench bento clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -60,5 +61,8 @@ bench: setup ## Benchmarks: each figure beside a baseline measured in the same r
 	$(RUN)/python bench/quality.py
 	$(RUN)/python bench/serving.py
 
+bento: setup ## Build the API as a bento with the champion inside (BENTO_ARGS="--model URI")
+	$(RUN)/churnlens bento --uv $(UV) $(BENTO_ARGS)
+
 clean: ## Remove the environment and generated outputs
-	rm -rf $(VENV) $(TOOLS) .typecheck out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .typecheck out dist build .pytest_cache .mypy_cache .ruff_cache

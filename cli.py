@@ -719,5 +719,53 @@ def serve(
     _run(go)
 
 
+@app.command()
+def bento(
+    model: Annotated[
+        str | None, typer.Option("--model", help="models:/churnlens@champion (default) or a dir.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Config YAML (registry model name).")
+    ] = None,
+    project: Annotated[
+        Path | None,
+        typer.Option("--project", help="Repository root to build from (default: this checkout)."),
+    ] = None,
+    uv: Annotated[
+        str | None, typer.Option("--uv", help="uv executable (default: PATH, .tools/bin/uv).")
+    ] = None,
+) -> None:
+    """Build the API as a bento with the model inside (BentoML stores under BENTOML_HOME).
+
+    Copies the model into the BentoML model store as churnlens-model, builds the churnlens wheel
+    and the locked requirements into dist/, then runs the bento build of bentofile.yaml. Prints
+    the bento tag; `bentoml serve TAG` then needs no MLflow server.
+    """
+
+    def go() -> None:
+        from .config import load_config
+        from .serving.bento import build_bento
+
+        os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+        cfg = load_config(config, None)
+        t0 = time.perf_counter()
+
+        def progress(msg: str) -> None:
+            console.print(f"[dim]{time.perf_counter() - t0:6.1f}s[/] {msg}", highlight=False)
+
+        built = build_bento(
+            model, cfg.registry.model_name, project=project, uv=uv, progress=progress
+        )
+        console.print(
+            f"bento {built.bento_tag} with {built.model_version} ({built.model_tag}"
+            f"{', newly imported' if built.model_imported else ', already in the store'}) "
+            f"in {time.perf_counter() - t0:.0f}s; run it with `bentoml serve {built.bento_tag}`",
+            highlight=False,
+        )
+        typer.echo(built.bento_tag)
+
+    _run(go)
+
+
 if __name__ == "__main__":
     app()

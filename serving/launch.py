@@ -25,17 +25,23 @@ def free_port() -> int:
 
 @contextmanager
 def local_server(
-    env: dict[str, str], log_path: Path, *, ready_seconds: float = 90.0, cwd: Path | None = None
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    ready_seconds: float = 90.0,
+    cwd: Path | None = None,
+    target: str = SERVICE,
 ) -> Iterator[str]:
-    """``bentoml serve`` on 127.0.0.1 in a subprocess; yields its URL once /readyz is 200.
+    """``bentoml serve TARGET`` on 127.0.0.1 in a subprocess; yields its URL once /readyz is 200.
 
+    ``target`` is the service from source (default) or a built bento's tag (``churnlens:abc``).
     The process is always stopped on exit (terminate, then kill). Raises ``RuntimeError`` with
     the end of the server log when it exits early or is not ready in ``ready_seconds``.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cli = Path(sys.executable).with_name("bentoml")
-    cmd = [str(cli), "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [str(cli), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as out:
         proc = subprocess.Popen(
             cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=cwd

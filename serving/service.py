@@ -6,11 +6,13 @@ scores them with :func:`churnlens.serving.scoring.score_frame`, so the API and t
 agree for the same account and date. ``GET /model`` says what is served. BentoML's ``/healthz``,
 ``/livez`` and ``/readyz`` are kept; ``/readyz`` is false until the model is loaded.
 
-Environment: ``CHURNLENS_MODEL_URI`` (``models:/churnlens@champion`` by default, ``models:/name/N``
-or a package directory), ``MLFLOW_TRACKING_URI``, ``CHURNLENS_CONFIG`` (config YAML),
-``CHURNLENS_PLAYBOOKS`` (your playbook catalog), ``CHURNLENS_MAX_ACCOUNTS`` (per request; 413
-above it), ``CHURNLENS_API_KEY`` (when set, every route but health needs
-``Authorization: Bearer <key>``).
+Model: a bento built by ``churnlens bento`` serves the model packed in it (from the BentoML model
+store, no MLflow needed). From source: ``CHURNLENS_MODEL_URI`` (``models:/churnlens@champion`` by
+default, ``models:/name/N`` or a package directory) and ``MLFLOW_TRACKING_URI``.
+
+Environment: ``CHURNLENS_CONFIG`` (config YAML), ``CHURNLENS_PLAYBOOKS`` (your playbook catalog),
+``CHURNLENS_MAX_ACCOUNTS`` (per request; 413 above it), ``CHURNLENS_API_KEY`` (when set, every
+route but health needs ``Authorization: Bearer <key>``).
 
 Client mistakes get a 4xx with ``{"error": ..., "problems": ["accounts[2].weeks[5].logins: must be
 >= 0", ...]}`` and one log line without a traceback; anything else is a 5xx.
@@ -39,6 +41,7 @@ from ..errors import ChurnlensError
 from ..features.indicators import compute_indicators
 from ..features.schema import TIMELINE_COLUMNS
 from ..model import ChurnModel
+from .bento import packed_model
 from .explain import LANGS
 from .playbooks import Catalog, load_catalog
 from .schemas import (
@@ -354,9 +357,17 @@ class ChurnService:
                 f"{MAX_ACCOUNTS_ENV}: expected an integer, got {raw_max!r}"
             ) from None
         self.churn_model: ChurnModel | None = None
-        self.churn_model, self.model_version = load_served_model(
-            os.environ.get(MODEL_URI_ENV), self.cfg.registry.model_name
-        )
+        # Once per worker: the model packed in the bento when serving one (no MLflow needed),
+        # else CHURNLENS_MODEL_URI / the MLflow champion (serving from source).
+        packed = packed_model(cast(Any, ChurnService).bento)
+        if packed is not None:
+            if os.environ.get(MODEL_URI_ENV):
+                log.warning("%s ignored: serving the model packed in the bento", MODEL_URI_ENV)
+            self.churn_model, self.model_version = packed
+        else:
+            self.churn_model, self.model_version = load_served_model(
+                os.environ.get(MODEL_URI_ENV), self.cfg.registry.model_name
+            )
         log.info("serving %s (%d features)", self.model_version, len(self.churn_model.features))
 
     def __is_ready__(self) -> bool:
