@@ -668,6 +668,16 @@ def serve(
     playbooks: Annotated[
         Path | None, typer.Option("--playbooks", help="Your own playbook catalog (YAML).")
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers", help="Worker processes, each with the model: N or cpu_count (default 1)."
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Score store URL for /score_accounts (default ./churnlens.db)."),
+    ] = None,
 ) -> None:
     """Start the prediction API (BentoML) until interrupted."""
 
@@ -675,7 +685,17 @@ def serve(
         import signal
         import subprocess
 
-        from .serving.service import CONFIG_ENV, MODEL_URI_ENV, PLAYBOOKS_ENV
+        from .serving.service import (
+            CONFIG_ENV,
+            MODEL_URI_ENV,
+            PLAYBOOKS_ENV,
+            WORKERS_ENV,
+            worker_count,
+        )
+        from .store import ENV_VAR as DATABASE_ENV
+
+        if workers is not None:
+            worker_count(workers)  # a clear error now, not from the server
 
         env = dict(os.environ)
         # churnlens often runs in closed networks: no BentoML usage statistics unless asked for.
@@ -684,6 +704,8 @@ def serve(
             (MODEL_URI_ENV, model),
             (CONFIG_ENV, config),
             (PLAYBOOKS_ENV, playbooks),
+            (WORKERS_ENV, workers),
+            (DATABASE_ENV, db),
         ):
             if value is not None:
                 env[name] = str(value)

@@ -203,6 +203,33 @@ class PredictResponse(BaseModel):
     results: list[ResultOut]
 
 
+class ScoreAccountsRequest(BaseModel):
+    """``POST /score_accounts`` body: the accounts whose latest stored scores you want."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_ids: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(min_length=1)
+
+
+class StoredResultOut(ResultOut):
+    """An account's latest stored score: a ``churnlens score`` row and which run made it."""
+
+    model_version: str
+    scored_at: datetime
+    run_id: int
+    lang: str
+
+
+class ScoreAccountsResponse(BaseModel):
+    """``POST /score_accounts`` answer: latest stored score per known account, in request order.
+
+    ``missing`` lists the requested ids the store has no score for (never scored, or unknown).
+    """
+
+    results: list[StoredResultOut]
+    missing: list[str]
+
+
 class ModelInfo(BaseModel):
     """``GET /model``: what is being served."""
 

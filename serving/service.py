@@ -11,8 +11,10 @@ store, no MLflow needed). From source: ``CHURNLENS_MODEL_URI`` (``models:/churnl
 default, ``models:/name/N`` or a package directory) and ``MLFLOW_TRACKING_URI``.
 
 Environment: ``CHURNLENS_CONFIG`` (config YAML), ``CHURNLENS_PLAYBOOKS`` (your playbook catalog),
-``CHURNLENS_MAX_ACCOUNTS`` (per request; 413 above it), ``CHURNLENS_API_KEY`` (when set, every
-route but health needs ``Authorization: Bearer <key>``).
+``CHURNLENS_MAX_ACCOUNTS`` (per request; 413 above it), ``CHURNLENS_WORKERS`` (worker
+processes, each with its own copy of the model: an integer or ``cpu_count``; default 1),
+``CHURNLENS_DATABASE_URL`` (the score store read by ``/score_accounts``), ``CHURNLENS_API_KEY``
+(when set, every route but health needs ``Authorization: Bearer <key>``).
 
 Client mistakes get a 4xx with ``{"error": ..., "problems": ["accounts[2].weeks[5].logins: must be
 >= 0", ...]}`` and one log line without a traceback; anything else is a 5xx.
@@ -24,6 +26,7 @@ import hmac
 import json
 import logging
 import os
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from http import HTTPStatus
 from pathlib import Path
@@ -37,10 +40,11 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from ..config import Config, load_config
-from ..errors import ChurnlensError
+from ..errors import ChurnlensError, StoreError
 from ..features.indicators import compute_indicators
 from ..features.schema import TIMELINE_COLUMNS
 from ..model import ChurnModel
+from ..store import ScoreStore, open_store
 from .bento import packed_model
 from .explain import LANGS
 from .playbooks import Catalog, load_catalog
@@ -50,6 +54,9 @@ from .schemas import (
     PredictRequest,
     PredictResponse,
     ResultOut,
+    ScoreAccountsRequest,
+    ScoreAccountsResponse,
+    StoredResultOut,
     describe_errors,
 )
 from .scoring import score_frame
@@ -136,6 +143,23 @@ def to_response(rows: list[dict[str, Any]], model_version: str) -> PredictRespon
         for r in rows
     ]
     return PredictResponse(model_version=model_version, results=results)
+
+
+def stored_results(store: ScoreStore, account_ids: list[str]) -> ScoreAccountsResponse:
+    """The latest stored score of each requested account, in request order (repeats once)."""
+    wanted = list(dict.fromkeys(account_ids))
+    found = {row["account_id"]: row for row in store.latest_scores(wanted)}
+    results = [
+        StoredResultOut.model_validate(
+            {
+                **{k: v for k, v in found[a].items() if k != "top_reasons"},
+                "reasons": found[a]["top_reasons"],
+            }
+        )
+        for a in wanted
+        if a in found
+    ]
+    return ScoreAccountsResponse(results=results, missing=[a for a in wanted if a not in found])
 
 
 def model_info(model: ChurnModel, version: str) -> ModelInfo:
@@ -338,7 +362,24 @@ class ApiKeyAuth:
 info_app = FastAPI(title="churnlens model info")
 
 
-@bentoml.service(name="churnlens", traffic={"timeout": 60})
+WORKERS_ENV = "CHURNLENS_WORKERS"
+
+
+def worker_count(value: str | None) -> int | str:
+    """Worker processes (``CHURNLENS_WORKERS``): a positive integer or ``cpu_count``; default 1."""
+    raw = (value or "1").strip()
+    if raw == "cpu_count":
+        return raw
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    raise ChurnlensError(f"{WORKERS_ENV}: expected a positive integer or cpu_count, got {raw!r}")
+
+
+@bentoml.service(
+    name="churnlens",
+    traffic={"timeout": 60},
+    workers=worker_count(os.environ.get(WORKERS_ENV)),
+)
 @bentoml.asgi_app(info_app, path="/")
 class ChurnService:
     """Churn risk, reasons and playbooks for B2B SaaS accounts."""
@@ -357,6 +398,8 @@ class ChurnService:
                 f"{MAX_ACCOUNTS_ENV}: expected an integer, got {raw_max!r}"
             ) from None
         self.churn_model: ChurnModel | None = None
+        self.store: ScoreStore | None = None  # opened on the first /score_accounts call
+        self.store_lock = threading.Lock()
         # Once per worker: the model packed in the bento when serving one (no MLflow needed),
         # else CHURNLENS_MODEL_URI / the MLflow champion (serving from source).
         packed = packed_model(cast(Any, ChurnService).bento)
@@ -397,6 +440,30 @@ class ChurnService:
             return to_response(rows, self.model_version)
         except ValidationError as err:  # our output, not the client's input: a 500
             raise RuntimeError(f"response does not match PredictResponse: {err}") from err
+
+    @bentoml.api(route="/score_accounts")
+    def score_accounts(self, request: ScoreAccountsRequest, /) -> ScoreAccountsResponse:
+        """The latest stored scores (``churnlens score`` runs) of these accounts.
+
+        Reads the score store (``CHURNLENS_DATABASE_URL``, default ``churnlens.db`` in the
+        working directory); ids without a stored score are listed in ``missing``. 503 when the
+        store cannot be read.
+        """
+        if len(request.account_ids) > self.max_accounts:
+            raise BadRequest(
+                f"account_ids: {len(request.account_ids)} ids in one request; the limit is "
+                f"{self.max_accounts}",
+                status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            )
+        try:
+            with self.store_lock:
+                if self.store is None:
+                    self.store = open_store()
+            return stored_results(self.store, list(request.account_ids))
+        except StoreError as err:  # BentoML logs it; the client gets a generic 503 body
+            raise BentoMLException(
+                f"score store unavailable: {err}", error_code=HTTPStatus.SERVICE_UNAVAILABLE
+            ) from None
 
     @info_app.get("/model", response_model=ModelInfo)
     def model_card(self) -> ModelInfo:

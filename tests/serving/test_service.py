@@ -35,6 +35,7 @@ from churnlens.serving.playbooks import load_catalog
 from churnlens.serving.schemas import WeekIn, describe_errors, field_path
 from churnlens.serving.scoring import score_frame
 from churnlens.serving.service import BENTOML_REQUEST_LOGGER, ChurnService
+from churnlens.store import open_store
 from churnlens.training.pipeline import train
 
 AS_OF = date(2025, 6, 15)  # a Sunday inside the simulated window: every timeline <= 104 weeks
@@ -79,6 +80,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
         "CHURNLENS_CONFIG": str(data / "churnlens.yaml"),
         "CHURNLENS_MAX_ACCOUNTS": str(MAX_ACCOUNTS),
         "BENTOML_HOME": str(root / "bentoml"),
+        # The score store for /score_accounts: its folder is made by the test that uses it.
+        "CHURNLENS_DATABASE_URL": f"sqlite:///{root / 'store' / 'scores.db'}",
     }
     return Base(data, model_dir, cfg, model, timeline, alive, batch, batch_ja, env)
 
@@ -166,7 +169,52 @@ def test_model_info(client: TestClient, base: Base) -> None:
 def test_openapi_lists_predict_and_model(client: TestClient) -> None:
     paths = client.get("/docs.json").json()["paths"]
     assert "post" in paths["/predict"]
+    assert "post" in paths["/score_accounts"]
     assert "get" in paths["/model"]
+
+
+def test_score_accounts_serves_the_latest_stored_scores(
+    client: TestClient, base: Base, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = parity_ids(base)[:2]
+    body = {"account_ids": [b, "never-scored", a, b]}
+    # No store yet (its folder does not exist): 503, the reason in the server log, no crash.
+    with caplog.at_level(logging.ERROR, logger=BENTOML_REQUEST_LOGGER):
+        r = client.post("/score_accounts", json=body)
+    assert r.status_code == 503, r.text
+    assert "score store unavailable" in caplog.text and "scores.db" in caplog.text
+    url = base.env["CHURNLENS_DATABASE_URL"]
+    Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    with open_store(url) as store:
+        store.append_scores(list(base.batch.values()), as_of=AS_OF, model_version="m v1")
+        later = {**base.batch[a], "as_of": "2025-06-22", "churn_probability": 0.5}
+        store.append_scores([later], as_of=date(2025, 6, 22), model_version="m v2")
+    r = client.post("/score_accounts", json=body)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert [x["account_id"] for x in doc["results"]] == [b, a]  # request order, repeats once
+    assert doc["missing"] == ["never-scored"]
+    got_b, got_a = doc["results"]
+    assert got_b["churn_probability"] == base.batch[b]["churn_probability"]
+    assert (got_b["model_version"], got_b["as_of"]) == ("m v1", AS_OF.isoformat())
+    assert got_b["playbooks"] == base.batch[b]["playbooks"]
+    assert [x["family"] for x in got_b["reasons"]] == [
+        x["family"] for x in base.batch[b]["top_reasons"]
+    ]
+    assert (got_a["model_version"], got_a["as_of"], got_a["churn_probability"]) == (
+        "m v2",
+        "2025-06-22",
+        0.5,
+    )
+
+
+def test_score_accounts_bad_requests(client: TestClient) -> None:
+    r = client.post("/score_accounts", json={"account_ids": []})
+    assert r.status_code == 400, r.text
+    assert r.json()["problems"][0].startswith("account_ids:")
+    r = client.post("/score_accounts", json={"account_ids": [f"a{i}" for i in range(41)]})
+    assert r.status_code == 413, r.text
+    assert f"the limit is {MAX_ACCOUNTS}" in r.json()["error"]
 
 
 def test_predict_matches_batch_scores(client: TestClient, base: Base) -> None:
@@ -434,3 +482,12 @@ def test_client_builds_requests_from_batch_frames() -> None:
     body = predict_request(date(2024, 1, 14), items.values())
     assert body["as_of"] == "2024-01-14" and body["accounts"][0]["account_id"] == "a"
     PredictRequest.model_validate(body)  # the API accepts what the client builds
+
+
+def test_worker_count_from_the_environment() -> None:
+    assert service_module.worker_count(None) == 1
+    assert service_module.worker_count(" 2 ") == 2
+    assert service_module.worker_count("cpu_count") == "cpu_count"
+    for bad in ("0", "-1", "two", "1.5"):
+        with pytest.raises(service_module.ChurnlensError, match="CHURNLENS_WORKERS"):
+            service_module.worker_count(bad)
