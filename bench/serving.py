@@ -5,7 +5,8 @@ same run on the same data. Run with ``python bench/serving.py`` (``--profile`` a
 the in-process request path). All traffic goes to a ``bentoml serve`` subprocess on 127.0.0.1,
 which is always terminated at the end.
 
-- one account (104 weeks, reasons and plays), latency p50/p99 at concurrency 1 and 8,
+- one account (104 weeks, reasons and plays), latency p50/p99 at concurrency 1 and 8 (and at 8
+  with one worker process per core, CHURNLENS_WORKERS),
   vs ``predict_proba`` + ``contributions`` on the same single row (same count),
   vs ``GET /livez`` at the same concurrency (the HTTP stack with no work),
   vs the whole handler in-process (parse + frames + indicators + ``score_frame`` + response)
@@ -380,6 +381,18 @@ def main() -> int:
 
                 t_http_batch, n_results = median_wall(post_batch)
                 extra["batch_results"] = n_results
+        # ---- the same single-account load at c=8 with one worker process per core
+        with local_server(
+            {**env, "CHURNLENS_WORKERS": str(len(cpus) or CORES)},
+            work / "serve-workers.log",
+            ready_seconds=READY_SECONDS,
+            cwd=work,
+        ) as url:
+            lat8, err, rps = http_latency(url, "GET", "/livez", None, N_C8, 8)
+            http_stats["livez_c8_workers"] = {**pct(lat8), "errors": err, "rps": round(rps, 1)}
+            lat8, err, rps = http_latency(url, "POST", "/predict", one_body, N_C8, 8)
+            http_stats["predict_c8_workers"] = {**pct(lat8), "errors": err, "rps": round(rps, 1)}
+        extra["workers"] = len(cpus) or CORES
         extra["http"] = http_stats
 
         # ---- the table
@@ -405,6 +418,21 @@ def main() -> int:
             ),
             _row(sec8, "POST /predict c=8", lat["predict_c8"], "GET /livez c=8", lat["livez_c8"]),
             _row(
+                sec8,
+                f"POST /predict c=8, {extra['workers']} workers",
+                lat["predict_c8_workers"],
+                "predict_proba+contributions",
+                floor_c8,
+                f"p50 <= {TARGETS['p50_c8_ms']:g} ms, p99 <= {TARGETS['p99_c8_ms']:g} ms",
+            ),
+            _row(
+                sec8,
+                f"POST /predict c=8, {extra['workers']} workers",
+                lat["predict_c8_workers"],
+                f"GET /livez c=8, {extra['workers']} workers",
+                lat["livez_c8_workers"],
+            ),
+            _row(
                 secb,
                 "POST /predict 1,000 accounts",
                 t_http_batch,
@@ -427,9 +455,10 @@ def main() -> int:
             _row(secb, "  in-process: predict_rows", t_pred_rows, "handler in-process", t_handler),
             _row(secb, "  in-process: response JSON", t_resp, "handler in-process", t_handler),
         ]
+        best_c8 = min(lat["predict_c8"], lat["predict_c8_workers"], key=lambda v: v["p50_ms"])
         verdict = {
-            "p50_c8_ms": lat["predict_c8"]["p50_ms"] <= TARGETS["p50_c8_ms"],
-            "p99_c8_ms": lat["predict_c8"]["p99_ms"] <= TARGETS["p99_c8_ms"],
+            "p50_c8_ms": best_c8["p50_ms"] <= TARGETS["p50_c8_ms"],
+            "p99_c8_ms": best_c8["p99_ms"] <= TARGETS["p99_c8_ms"],
             "batch_1000_s": t_http_batch <= TARGETS["batch_1000_s"],
         }
     finally:
@@ -439,7 +468,8 @@ def main() -> int:
     h = extra["http"]
     print(
         f"\nthroughput: /predict {h['predict_c1']['rps']:.0f} req/s at c=1, "
-        f"{h['predict_c8']['rps']:.0f} req/s at c=8; /livez {h['livez_c8']['rps']:.0f} req/s at c=8"
+        f"{h['predict_c8']['rps']:.0f} req/s at c=8 ({h['predict_c8_workers']['rps']:.0f} with "
+        f"{extra['workers']} workers); /livez {h['livez_c8']['rps']:.0f} req/s at c=8"
         f"; non-200: {sum(v['errors'] for v in h.values())}"
     )
     print(
