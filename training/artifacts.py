@@ -6,13 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display is ever needed
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import yaml
+from matplotlib.figure import Figure
 
 from ..model import ChurnModel
 
@@ -83,7 +80,8 @@ def write_artifacts(
 
 def _calibration_curve(path: Path, test: pd.DataFrame) -> None:
     y = test["label"].to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     for col, label in (("p", "model"), ("p_truth", "ground truth")):
         if col not in test:
             continue
@@ -98,12 +96,12 @@ def _calibration_curve(path: Path, test: pd.DataFrame) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _gains_chart(path: Path, test: pd.DataFrame) -> None:
     y = test["label"].to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     share = np.arange(1, len(y) + 1) / len(y)
     for col, label in (("p", "model"), ("p_truth", "ground truth")):
         if col in test:
@@ -116,7 +114,6 @@ def _gains_chart(path: Path, test: pd.DataFrame) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _shap_summaries(out: Path, model: ChurnModel, test: pd.DataFrame) -> None:
@@ -145,7 +142,8 @@ def _shap_summaries(out: Path, model: ChurnModel, test: pd.DataFrame) -> None:
         }
     ).sort_values("mean_abs_shap", ascending=False)
     by_family.to_csv(out / "shap_by_family.csv", index=False)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 6))
+    fig = Figure(figsize=(12, 6))
+    axes = fig.subplots(1, 2)
     top = by_feature.head(20).iloc[::-1]
     axes[0].barh(top["feature"], top["mean_abs_shap"])
     axes[0].set_title("mean |SHAP| by indicator (log-odds)")
@@ -154,4 +152,3 @@ def _shap_summaries(out: Path, model: ChurnModel, test: pd.DataFrame) -> None:
     axes[1].set_title("mean |SHAP| by reason family")
     fig.tight_layout()
     fig.savefig(out / "shap_summary.png", dpi=110)
-    plt.close(fig)
