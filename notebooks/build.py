@@ -297,6 +297,365 @@ print("ok")""",
 ]
 
 
+SCORE_HISTORY: list[tuple[str, str]] = [
+    (
+        "md",
+        """# Reading the score history: a CS-ops view
+
+Every scheduled `churnlens score` run appends the whole book to the score store (SQLite or
+PostgreSQL): one row per account and date with the probability, band, touch tier, ARR at risk,
+reasons, plays, CSM and plan. This notebook replays eight weekly runs on a simulated base and reads
+them the way a CS-ops analyst does on a Monday morning:
+
+1. Who moved to red this week, why, and what is the first play?
+2. ARR at risk by segment and by touch tier, week by week.
+3. How the book moved since last week.
+4. Red accounts per CSM.
+5. What happened next: did the red accounts churn more than the green ones?
+6. Comparing history across model versions.
+
+Everything below is pandas on the store's rows or plain SQL on its tables, so the same queries
+work on your own store.""",
+    ),
+    (
+        "code",
+        """import tempfile
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from churnlens.config import load_config
+from churnlens.datasets.simulator import SimulatorConfig, simulate, write_base
+from churnlens.features.contract import load_tables
+from churnlens.features.indicators import compute_indicators
+from churnlens.features.snapshots import alive_accounts
+from churnlens.features.timeline import build_timeline
+from churnlens.serving.playbooks import load_catalog
+from churnlens.serving.scoring import score_frame
+from churnlens.store import account_details, open_store
+from churnlens.training.pipeline import train
+
+tmp = Path(tempfile.mkdtemp())
+data = tmp / "base"
+base = simulate(SimulatorConfig(n_accounts=1000, seed=7))
+write_base(base, data)
+cfg = load_config(None, data)
+result = train(data, cfg, register=False)  # trained here, not registered: no MLflow needed
+model = result.model
+MODEL_VERSION = "churnlens v1"
+result.windows.to_dict()""",
+    ),
+    (
+        "md",
+        """## Eight Monday runs
+
+Each week a scheduled `churnlens score --as-of <Sunday>` cuts the data at that Sunday, scores every
+account alive then and appends one run to the store. We replay eight such runs; the last one is
+"this week". The simulated data go on for 13 more weeks, kept aside for section 5. All eight dates
+fall in the model's test window or after it, so no churn that followed them was used to fit or
+calibrate the model.""",
+    ),
+    (
+        "code",
+        """weeks = [base.end - timedelta(weeks=13 + k) for k in range(7, -1, -1)]  # eight Sundays
+assert pd.Timestamp(weeks[0]) >= result.windows.test_start
+store = open_store(f"sqlite:///{tmp / 'scores.db'}")  # or your CHURNLENS_DATABASE_URL
+catalog = load_catalog()
+for as_of in weeks:
+    tables = load_tables(data, cfg, as_of)
+    alive = alive_accounts(tables)
+    ind = compute_indicators(build_timeline(tables), alive, as_of=tables.as_of)
+    rows = score_frame(model, ind, alive, cfg, catalog)
+    store.append_scores(
+        rows,
+        as_of=as_of,
+        model_version=MODEL_VERSION,
+        accounts=account_details(alive),  # CSM, name and plan as they are on the day
+        scored_at=datetime.combine(as_of + timedelta(days=1), time(6), tzinfo=UTC),
+    )
+runs = pd.DataFrame(store.runs()).set_index("run_id")
+runs[["as_of", "scored_at", "model_version", "n_accounts"]]""",
+    ),
+    (
+        "md",
+        """## The whole history as one table
+
+For trends, read every row once. The store's tables are `churnlens_score_runs` (one row per run)
+and `churnlens_scores` (one row per account and run; reasons and plays as JSON text). If a date was
+scored twice, keep its latest run, as the store's own queries do.""",
+    ),
+    (
+        "code",
+        """hist = pd.read_sql(
+    \"\"\"SELECT s.run_id, r.scored_at, s.as_of, s.model_version, s.account_id, s.name, s.plan,
+              s.csm_id, s.touch_tier, s.risk_band, s.churn_probability, s.arr, s.arr_at_risk
+       FROM churnlens_scores s JOIN churnlens_score_runs r ON r.run_id = s.run_id\"\"\",
+    store.engine,
+    parse_dates=["as_of"],
+)
+hist = hist.sort_values(["as_of", "scored_at", "run_id"]).drop_duplicates(
+    ["account_id", "as_of"], keep="last"
+)
+BANDS = ["green", "yellow", "red"]
+hist.groupby("as_of")["risk_band"].value_counts().unstack().reindex(columns=BANDS).fillna(0)""",
+    ),
+    (
+        "md",
+        """## 1. Moved to red this week
+
+`latest_scores()` returns each account's most recent row; for an account that churned since, that
+row is weeks old, so keep this week's date only. `previous_scores()` returns the row before it.
+"was" is `new` for an account scored for the first time.""",
+    ),
+    (
+        "code",
+        """this_week = max(run["as_of"] for run in store.runs())  # the last run may be a re-run
+latest = pd.DataFrame(store.latest_scores())
+latest = latest[latest["as_of"] == this_week]
+prev = pd.DataFrame(store.previous_scores(latest["account_id"].tolist()))
+now = latest.merge(
+    prev[["account_id", "risk_band", "churn_probability"]],
+    on="account_id",
+    how="left",
+    suffixes=("", "_prev"),
+)
+new_red = now[(now["risk_band"] == "red") & (now["risk_band_prev"] != "red")]
+
+
+def why(reasons):
+    if not reasons:
+        return ""
+    r = reasons[0]
+    return f"{r['label']}: {r['evidence'][0]}" if r["evidence"] else r["label"]
+
+
+def play(plays):
+    return f"{plays[0]['title']} ({plays[0]['owner']}, {plays[0]['due_days']}d)" if plays else ""
+
+
+pct = "{:.1%}".format
+pd.set_option("display.max_colwidth", 70)
+pd.DataFrame(
+    {
+        "account": new_red["name"],
+        "plan": new_red["plan"],
+        "CSM": new_red["csm_id"].fillna("-"),
+        "was": new_red["risk_band_prev"].fillna("new"),
+        "risk before": new_red["churn_probability_prev"].map(pct, na_action="ignore"),
+        "risk now": new_red["churn_probability"].map(pct),
+        "ARR at risk": new_red["arr_at_risk"].round(-2).astype("Int64"),
+        "top reason": new_red["top_reasons"].map(why),
+        "first play": new_red["playbooks"].map(play),
+    }
+).sort_values("ARR at risk", ascending=False).set_index("account")""",
+    ),
+    (
+        "md",
+        """An account's own history (`store.history(account_id)`, the CSM page's sparkline) shows
+whether it jumped, slid slowly across the line, or hovers around it. Accounts that hover flip
+between yellow and red from week to week; if that floods the list, alert on two weeks in red or on
+a minimum jump rather than on every crossing.""",
+    ),
+    (
+        "code",
+        """fig, ax = plt.subplots(figsize=(9, 3.5))
+for acc in new_red.nlargest(5, "arr_at_risk")["account_id"]:
+    h = pd.DataFrame(store.history(acc))
+    ax.plot(pd.to_datetime(h["as_of"]), h["churn_probability"], marker="o", ms=3,
+            label=h["name"].iloc[-1])
+for level, colour in ((cfg.bands.red, "tab:red"), (cfg.bands.yellow, "goldenrod")):
+    ax.axhline(level, color=colour, ls=":", lw=1)
+ax.set_ylabel("13-week churn probability")
+ax.set_title("Accounts that moved to red this week")
+ax.legend(fontsize=8, loc="upper left")
+fig.autofmt_xdate()
+plt.show()""",
+    ),
+    (
+        "md",
+        """## 2. ARR at risk by segment and touch tier
+
+`arr_at_risk` is probability × ARR: the ARR expected to leave within 13 weeks. Summed over a
+segment it is the segment's expected loss, red or not; the ARR of red accounts is the part someone
+is working on this week.""",
+    ),
+    (
+        "code",
+        """fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+for ax, col in zip(axes, ["plan", "touch_tier"], strict=True):
+    by_week = hist.pivot_table(index="as_of", columns=col, values="arr_at_risk", aggfunc="sum")
+    (by_week / 1000).plot(ax=ax, marker="o", ms=3)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("ARR at risk (thousands)")
+    ax.set_title(f"ARR at risk by {col}")
+    ax.legend(title=col, bbox_to_anchor=(1.01, 1), loc="upper left")
+axes[1].set_xlabel("")
+plt.tight_layout()
+plt.show()
+
+# First week next to this week, per plan, in thousands.
+first_week, last_week = hist["as_of"].min(), hist["as_of"].max()
+ends = hist[hist["as_of"].isin([first_week, last_week])].assign(
+    arr_in_red=lambda d: d["arr"].where(d["risk_band"] == "red", 0.0),
+    week=lambda d: d["as_of"].dt.strftime("%Y-%m-%d"),
+)
+(
+    ends.pivot_table(
+        index="plan", columns="week", values=["arr", "arr_at_risk", "arr_in_red"], aggfunc="sum"
+    )
+    / 1000
+).round().astype(int)""",
+    ),
+    (
+        "md",
+        """## 3. How the book moved since last week
+
+Band transitions between the last two scoring dates, from the history table above rather than
+`previous_scores()`: accounts that left (churned) since last week and new accounts are part of the
+picture.""",
+    ),
+    (
+        "code",
+        """before, last = sorted(hist["as_of"].drop_duplicates())[-2:]
+moves = pd.merge(
+    hist.loc[hist["as_of"] == before, ["account_id", "risk_band"]],
+    hist.loc[hist["as_of"] == last, ["account_id", "risk_band"]],
+    on="account_id",
+    how="outer",
+    suffixes=("_before", "_now"),
+).fillna({"risk_band_before": "(new)", "risk_band_now": "(left)"})
+matrix = (
+    pd.crosstab(moves["risk_band_before"], moves["risk_band_now"])
+    .reindex(index=[*BANDS, "(new)"], columns=[*BANDS, "(left)"], fill_value=0)
+    .rename_axis(index=f"band on {before:%Y-%m-%d}", columns=f"band on {last:%Y-%m-%d}")
+)
+matrix""",
+    ),
+    (
+        "md",
+        """## 4. Red accounts per CSM
+
+This week's red and yellow accounts per CSM, with the ARR behind them. Accounts without a CSM are
+mostly the tech-touch book: their plays go to automation or a pooled team.""",
+    ),
+    (
+        "code",
+        """workload = (
+    latest.assign(
+        csm=latest["csm_id"].fillna("(no CSM)"),
+        red=latest["risk_band"] == "red",
+        yellow=latest["risk_band"] == "yellow",
+        new_red=latest["account_id"].isin(new_red["account_id"]),
+        red_arr=latest["arr"].where(latest["risk_band"] == "red", 0.0),
+    )
+    .groupby("csm")
+    .agg(
+        accounts=("account_id", "size"),
+        red=("red", "sum"),
+        new_red=("new_red", "sum"),
+        yellow=("yellow", "sum"),
+        red_arr=("red_arr", "sum"),
+        arr_at_risk=("arr_at_risk", "sum"),
+    )
+    .sort_values(["red", "red_arr"], ascending=False)
+)
+workload.astype({"red_arr": int, "arr_at_risk": int})""",
+    ),
+    (
+        "md",
+        """## 5. What happened next
+
+In production the churn events arrive in the following weeks; the simulator already has them. For
+each scoring date we count, per band, the accounts that churned within the next 13 weeks (the
+model's horizon).
+
+Read this honestly: it is one simulated world (the same one the model was trained on, one seed, a
+thousand accounts), the counts in red are small, and the eight dates share most of their
+accounts, so the pooled rows are not eight independent checks. It shows how to run the check on
+your own history, not how good the model will be on your book.""",
+    ),
+    (
+        "code",
+        """churn = base.tables["churn_events"].assign(
+    churned_at=lambda d: d["churned_at"].dt.tz_convert(None)
+)
+out = hist.merge(churn[["account_id", "churned_at", "avoidable"]], on="account_id", how="left")
+start = out["as_of"] + pd.Timedelta(days=1)  # scores see data up to the end of as_of
+out["churned_13w"] = (out["churned_at"] >= start) & (
+    out["churned_at"] < start + pd.Timedelta(weeks=13)
+)
+out["avoidable_13w"] = out["churned_13w"] & out["avoidable"].fillna(False).astype(bool)
+
+
+def outcome(d):
+    return (
+        d.groupby("risk_band")
+        .agg(
+            accounts=("account_id", "size"),
+            predicted=("churn_probability", "mean"),
+            churned=("churned_13w", "sum"),
+            churn_rate=("churned_13w", "mean"),
+            avoidable=("avoidable_13w", "sum"),
+        )
+        .reindex(BANDS)
+    )
+
+
+pd.concat(
+    {
+        f"first week ({first_week:%Y-%m-%d})": outcome(out[out["as_of"] == first_week]),
+        "all eight weeks (account-weeks)": outcome(out),
+    }
+).round(3)""",
+    ),
+    (
+        "md",
+        """`predicted` is the band's mean probability, `churn_rate` what happened. Two things to
+look for: red and yellow accounts should churn several times more often than green ones (the
+ranking works), and each band's `churn_rate` should be near its `predicted` (the probabilities can
+be read as rates). A band far off its prediction over a few quarters is worth raising with
+whoever owns the model; with a few dozen red accounts, one quarter is a noisy check. The model
+predicts avoidable churn only (acquisitions and bankruptcies are excluded from its labels):
+compare `avoidable`.
+
+## 6. Comparing history across model versions
+
+Every row keeps the `model_version` that scored it. When the champion changes, a jump in the
+week of the switch may be the new model rather than the customer:
+
+- filter or group by `model_version` before comparing weeks
+  (`store.history(account_id, model_version=...)`, or `WHERE model_version = ...`);
+- mark the switch date on trend charts such as the ones above;
+- to compare two models on the same accounts, score the same date with both: the store keeps both
+  runs, and a re-run of an old date never replaces a newer date's score.""",
+    ),
+    (
+        "code",
+        """pd.read_sql(
+    \"\"\"SELECT model_version, MIN(as_of) AS first_date, MAX(as_of) AS last_date,
+              COUNT(*) AS runs, SUM(n_accounts) AS rows
+       FROM churnlens_score_runs GROUP BY model_version ORDER BY first_date\"\"\",
+    store.engine,
+)""",
+    ),
+    (
+        "code",
+        """# Checks that keep this notebook honest when it runs in CI.
+pooled = outcome(out)
+assert len(store.runs()) == len(weeks) == hist["as_of"].nunique()
+assert len(latest) == (hist["as_of"] == last_week).sum()
+assert matrix.to_numpy().sum() == len(moves)
+at_risk = pooled.loc[["yellow", "red"]]
+assert at_risk["churned"].sum() / at_risk["accounts"].sum() > 3 * pooled.loc["green", "churn_rate"]
+assert abs(hist["arr_at_risk"].sum() - (hist["churn_probability"] * hist["arr"]).sum()) < 1
+store.close()
+"ok\"""",
+    ),
+]
+
+
 def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     """A notebook from (kind, source) pairs, with no outputs."""
     nb = nbformat.v4.new_notebook()
@@ -318,6 +677,7 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
 NOTEBOOKS = {
     "01_indicators_tour.ipynb": INDICATORS_TOUR,
     "02_model_report.ipynb": MODEL_REPORT,
+    "03_score_history.ipynb": SCORE_HISTORY,
 }
 
 
