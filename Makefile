@@ -60,6 +60,7 @@ bench: setup ## Benchmarks: each figure beside a baseline measured in the same r
 	$(RUN)/python bench/run.py
 	$(RUN)/python bench/quality.py
 	$(RUN)/python bench/serving.py
+	$(RUN)/python bench/ui.py
 
 bento: setup ## Build the API as a bento with the champion inside (BENTO_ARGS="--model URI")
 	$(RUN)/churnlens bento --uv $(UV) $(BENTO_ARGS)

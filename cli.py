@@ -483,8 +483,9 @@ def score(
         from .features.io import check_output_path, write_frame
         from .features.snapshots import alive_accounts
         from .features.timeline import build_timeline
+        from .serving.explain import LANGS
         from .serving.playbooks import load_catalog
-        from .serving.scoring import score_frame, to_table
+        from .serving.scoring import recent_activity, score_frame, to_table
         from .training.pipeline import tracking_uri
         from .training.registry import load_model
 
@@ -499,8 +500,11 @@ def score(
         churn_model, label = load_model(model, cfg.registry.model_name)
         tables = _load(data, config, as_of)
         alive = alive_accounts(tables)
-        ind = compute_indicators(build_timeline(tables), alive, as_of=tables.as_of)
-        rows = score_frame(churn_model, ind, alive, cfg, catalog, lang=lang)
+        weekly = build_timeline(tables)
+        ind = compute_indicators(weekly, alive, as_of=tables.as_of)
+        # The store keeps the reasons and plays in every language, for the CSM page's toggle.
+        also = () if no_store else LANGS
+        rows = score_frame(churn_model, ind, alive, cfg, catalog, lang=lang, also_langs=also)
         table = to_table(rows, label)
         write_frame(table, out)
         bands = table["risk_band"].value_counts()
@@ -520,6 +524,7 @@ def score(
                 alive=alive,
                 digest=data_digest(data),
                 out=out,
+                details=recent_activity(weekly, ind),
             )
         if top:
             _print_scores(rows, top)
@@ -537,6 +542,7 @@ def _store_scores(
     alive: Any,
     digest: str,
     out: Path,
+    details: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Append a run to the score store; on failure say the file was written, and exit 2."""
     from .errors import StoreError
@@ -552,6 +558,7 @@ def _store_scores(
                 lang=lang,
                 accounts=account_details(alive),
                 data_digest=digest,
+                details=details,
             )
             url = store.url
     except StoreError as err:

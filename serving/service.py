@@ -13,8 +13,13 @@ default, ``models:/name/N`` or a package directory) and ``MLFLOW_TRACKING_URI``.
 Environment: ``CHURNLENS_CONFIG`` (config YAML), ``CHURNLENS_PLAYBOOKS`` (your playbook catalog),
 ``CHURNLENS_MAX_ACCOUNTS`` (per request; 413 above it), ``CHURNLENS_WORKERS`` (worker
 processes, each with its own copy of the model: an integer or ``cpu_count``; default 1),
-``CHURNLENS_DATABASE_URL`` (the score store read by ``/score_accounts``), ``CHURNLENS_API_KEY``
-(when set, every route but health needs ``Authorization: Bearer <key>``).
+``CHURNLENS_DATABASE_URL`` (the score store read by ``/score_accounts`` and the CSM page),
+``CHURNLENS_API_KEY`` (when set, every route but health needs ``Authorization: Bearer <key>``; the
+CSM page at ``/ui`` also accepts the session cookie of its login form, see
+:mod:`churnlens.serving.ui.auth`).
+
+``/ui`` is the CSM page (:mod:`churnlens.serving.ui`): the book of accounts ranked by ARR at risk,
+read from the score store.
 
 Client mistakes get a 4xx with ``{"error": ..., "problems": ["accounts[2].weeks[5].logins: must be
 >= 0", ...]}`` and one log line without a traceback; anything else is a 5xx.
@@ -60,6 +65,7 @@ from .schemas import (
     describe_errors,
 )
 from .scoring import score_frame
+from .ui import ui_app
 
 log = logging.getLogger(__name__)
 
@@ -310,13 +316,21 @@ class ClientErrorBodies:
 
 API_KEY_ENV = "CHURNLENS_API_KEY"
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+UI_PATH = "/ui"  # the CSM page checks the key itself (header or its session cookie)
+
+
+def is_ui_path(path: str) -> bool:
+    """Whether ``path`` belongs to the CSM page mounted at :data:`UI_PATH`."""
+    return path == UI_PATH or path.startswith(UI_PATH + "/")
 
 
 class ApiKeyAuth:
     """ASGI middleware: with ``CHURNLENS_API_KEY`` set, every route but health needs the key.
 
     Clients send ``Authorization: Bearer <key>``. The comparison is constant-time and the key is
-    never logged; a missing or wrong key gets 401 with a ``WWW-Authenticate`` header.
+    never logged; a missing or wrong key gets 401 with a ``WWW-Authenticate`` header. Requests to
+    the CSM page (``/ui``) are passed to it: its own middleware
+    (:class:`churnlens.serving.ui.auth.UiAuth`) takes the same header or its session cookie.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -337,6 +351,7 @@ class ApiKeyAuth:
             self.key is None
             or scope["type"] != "http"
             or scope.get("path", "") in OPEN_PATHS
+            or is_ui_path(scope.get("path", ""))
             or self.allowed(list(scope.get("headers") or []))
         ):
             await self.app(scope, receive, send)
@@ -381,6 +396,8 @@ def worker_count(value: str | None) -> int | str:
     workers=worker_count(os.environ.get(WORKERS_ENV)),
 )
 @bentoml.asgi_app(info_app, path="/")
+# Mounted before "/" (decorators apply bottom-up, and "/" would catch /ui/... first).
+@bentoml.asgi_app(ui_app, path=UI_PATH)
 class ChurnService:
     """Churn risk, reasons and playbooks for B2B SaaS accounts."""
 

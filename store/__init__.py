@@ -22,13 +22,25 @@ from .db import (
     display_url,
     head_revision,
 )
-from .scores import ScoreRun, ScoreStore, StoredScore, account_details, open_store
+from .scores import (
+    RiskPoint,
+    ScoreDetails,
+    ScoreRun,
+    ScoreStore,
+    ScoreSummary,
+    StoredScore,
+    account_details,
+    open_store,
+)
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "ENV_VAR",
+    "RiskPoint",
+    "ScoreDetails",
     "ScoreRun",
     "ScoreStore",
+    "ScoreSummary",
     "StoredScore",
     "account_details",
     "alembic_config",

@@ -16,9 +16,11 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -79,4 +81,22 @@ scores = Table(
     CheckConstraint("churn_probability >= 0 AND churn_probability <= 1", name="probability"),
     CheckConstraint("health_score >= 0 AND health_score <= 100", name="health_score"),
     Index(None, "account_id", "as_of"),
+)
+
+# What the CSM page shows beside a score (revision 0002): the account's recent weekly activity,
+# the silent-customer flag and the reasons and plays in the other languages. At most one row per
+# stored score, written in the same transaction; scores stored without it (older runs) have none.
+details = Table(
+    "churnlens_score_details",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("account_id", String(255), primary_key=True),
+    Column("silent_decline", SmallInteger, nullable=True),  # 1 / 0 / unknown
+    Column("activity", Text, nullable=True),  # JSON {"week_start": [...], "<column>": [...]}
+    Column("translations", Text, nullable=True),  # JSON {lang: {"top_reasons", "playbooks"}}
+    ForeignKeyConstraint(
+        ["run_id", "account_id"],
+        [scores.c.run_id, scores.c.account_id],
+        ondelete="CASCADE",
+    ),
 )

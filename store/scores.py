@@ -3,8 +3,11 @@
 ``churnlens score`` appends each run (see :meth:`ScoreStore.append_scores`); the API and the CSM
 page read it back: each account's latest score (:meth:`ScoreStore.latest_scores`), the one before
 it (:meth:`ScoreStore.previous_scores`, for "change since the last scoring") and an account's
-history over dates (:meth:`ScoreStore.history`, for a sparkline). Rows keep the model version and
-the as-of date, so history can be compared across models.
+history over dates (:meth:`ScoreStore.history`, for a sparkline; :meth:`ScoreStore.histories` for
+many accounts in one query). Rows keep the model version and the as-of date, so history can be
+compared across models. Beside a score, a run may store its details (:meth:`ScoreStore.details`):
+the account's recent weekly activity, the silent-customer flag and the reasons and plays in other
+languages, for the CSM page.
 
 Order of "latest": the latest ``as_of``; among runs of the same date, the latest ``scored_at``,
 then the highest ``run_id`` (run ids only grow). Re-scoring an old date later therefore does not
@@ -33,6 +36,7 @@ from .db import (
     error_text,
     upgrade_schema,
 )
+from .schema import details as details_table
 from .schema import runs, scores
 
 BATCH_ROWS = 1000  # rows per INSERT round trip
@@ -61,6 +65,46 @@ class StoredScore(TypedDict):
     csm_id: str | None
     name: str | None
     plan: str | None
+
+
+class ScoreSummary(TypedDict):
+    """An account's latest score without its reasons and plays (ranking a whole book)."""
+
+    run_id: int
+    account_id: str
+    as_of: date
+    model_version: str
+    churn_probability: float
+    risk_band: str
+    health_score: int
+    touch_tier: str
+    arr: float | None
+    arr_at_risk: float | None
+    lang: str
+    csm_id: str | None
+    name: str | None
+    plan: str | None
+
+
+SUMMARY_COLUMNS: tuple[str, ...] = tuple(ScoreSummary.__annotations__)
+
+
+class RiskPoint(TypedDict):
+    """One point of an account's risk history (its latest scoring of one as-of date)."""
+
+    as_of: date
+    churn_probability: float
+    risk_band: str
+
+
+class ScoreDetails(TypedDict):
+    """What a run stored beside one account's score (for the CSM page)."""
+
+    run_id: int
+    account_id: str
+    silent_decline: int | None  # 1 when the silent-customer pattern applies, None when unknown
+    activity: dict[str, list[Any]] | None  # {"week_start": [iso...], "<column>": [value...]}
+    translations: dict[str, dict[str, list[dict[str, Any]]]]  # lang -> top_reasons, playbooks
 
 
 class ScoreRun(TypedDict):
@@ -178,6 +222,32 @@ def _score_values(
     return values
 
 
+def _details_values(
+    row: Mapping[str, Any], run_id: int, account_id: str, extra: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The ``churnlens_score_details`` row for one score, or none when there is nothing to keep."""
+    info = extra.get(account_id) or {}
+    translations = row.get("translations")
+    activity = info.get("activity")
+    silent = info.get("silent_decline")
+    if not translations and activity is None and silent is None:
+        return []
+    if translations is not None and not isinstance(translations, Mapping):
+        raise TypeError(f"translations: expected a mapping, got {type(translations).__name__}")
+    if activity is not None and not isinstance(activity, Mapping):
+        raise TypeError(f"activity: expected a mapping, got {type(activity).__name__}")
+    flag = None if silent is None or _opt_float(silent) is None else int(bool(float(silent)))
+    return [
+        {
+            "run_id": run_id,
+            "account_id": account_id,
+            "silent_decline": flag,
+            "activity": None if activity is None else json.dumps(activity, ensure_ascii=False),
+            "translations": json.dumps(translations, ensure_ascii=False) if translations else None,
+        }
+    ]
+
+
 def _score_from_row(m: Mapping[Any, Any]) -> StoredScore:
     return StoredScore(
         run_id=int(m["run_id"]),
@@ -271,6 +341,7 @@ class ScoreStore:
         accounts: Mapping[str, Mapping[str, Any]] | None = None,
         data_digest: str | None = None,
         scored_at: datetime | None = None,
+        details: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> int:
         """Append one scoring run, all or nothing (one transaction).
 
@@ -290,6 +361,10 @@ class ScoreStore:
             accounts: ``account_id -> {csm_id, name, plan}`` (see :func:`account_details`).
             data_digest: digest of the input data, when known.
             scored_at: when the run happened (default now; naive means UTC).
+            details: ``account_id -> {"activity": {...}, "silent_decline": 0/1/None}`` (see
+                :func:`churnlens.serving.scoring.recent_activity`), stored beside the scores of
+                the accounts in ``rows``. A row's own ``translations`` key (``lang ->
+                {top_reasons, playbooks}``) is stored there too.
 
         Returns:
             The new run's id.
@@ -300,6 +375,7 @@ class ScoreStore:
         run_as_of = _to_date(as_of)
         when = _utc(scored_at) if scored_at is not None else datetime.now(UTC)
         profiles = accounts or {}
+        extra = details or {}
         with self._errors("storing the scores"), self.engine.begin() as conn:
             key = conn.execute(
                 insert(runs).values(
@@ -316,6 +392,7 @@ class ScoreStore:
             run_id = int(key[0])
             n = 0
             batch: list[dict[str, Any]] = []
+            more: list[dict[str, Any]] = []
             for i, row in enumerate(rows):
                 try:
                     values = _score_values(
@@ -333,6 +410,13 @@ class ScoreStore:
                         f"{row.get('account_id', '?')!s}): {what}; nothing of this run was stored"
                     ) from None
                 batch.append(values)
+                try:
+                    more.extend(_details_values(row, run_id, values["account_id"], extra))
+                except (TypeError, ValueError) as err:
+                    raise StoreError(
+                        f"score store {self.url}: row {i} (account {values['account_id']}) "
+                        f"details: {err}; nothing of this run was stored"
+                    ) from None
                 if len(batch) >= BATCH_ROWS:
                     conn.execute(insert(scores), batch)
                     n += len(batch)
@@ -340,6 +424,8 @@ class ScoreStore:
             if batch:
                 conn.execute(insert(scores), batch)
                 n += len(batch)
+            for start in range(0, len(more), BATCH_ROWS):  # after the scores they refer to
+                conn.execute(insert(details_table), more[start : start + BATCH_ROWS])
             conn.execute(update(runs).where(runs.c.run_id == run_id).values(n_accounts=n))
         return run_id
 
@@ -405,6 +491,46 @@ class ScoreStore:
 
         return self._per_account(account_ids, build, "reading the latest scores")
 
+    def latest_summaries(self) -> list[ScoreSummary]:
+        """Every account's latest score without reasons and plays, in one query (any order).
+
+        The same rows as :meth:`latest_scores` minus the JSON columns, so a book of tens of
+        thousands of accounts can be ranked, filtered and totalled without decoding them.
+        """
+        order = (scores.c.as_of.desc(), runs.c.scored_at.desc(), scores.c.run_id.desc())
+        cols = [scores.c[c] for c in SUMMARY_COLUMNS]
+        ranked = (
+            select(
+                *cols,
+                func.row_number()
+                .over(partition_by=scores.c.account_id, order_by=order)
+                .label("rn"),
+            )
+            .join_from(scores, runs, scores.c.run_id == runs.c.run_id)
+            .subquery("ranked")
+        )
+        q = select(*(ranked.c[c] for c in SUMMARY_COLUMNS)).where(ranked.c.rn == 1)
+        with self._errors("reading the latest scores"), self.engine.connect() as conn:
+            return [
+                ScoreSummary(
+                    run_id=int(m[0]),
+                    account_id=str(m[1]),
+                    as_of=_to_date(m[2]),
+                    model_version=str(m[3]),
+                    churn_probability=float(m[4]),
+                    risk_band=str(m[5]),
+                    health_score=int(m[6]),
+                    touch_tier=str(m[7]),
+                    arr=_opt_float(m[8]),
+                    arr_at_risk=_opt_float(m[9]),
+                    lang=str(m[10]),
+                    csm_id=m[11],
+                    name=m[12],
+                    plan=m[13],
+                )
+                for m in conn.execute(q)
+            ]
+
     def previous_scores(self, account_ids: Sequence[str] | None = None) -> list[StoredScore]:
         """Each account's score from the scoring date before its latest one.
 
@@ -467,6 +593,95 @@ class ScoreStore:
         final = final.order_by(sub.c.as_of, sub.c.scored_at, sub.c.run_id)
         return self._fetch([final], "reading the history")
 
+    def histories(
+        self, account_ids: Sequence[str] | None = None, *, limit: int = 12
+    ) -> dict[str, list[RiskPoint]]:
+        """The last ``limit`` points of each account's risk history, in one query (per id chunk).
+
+        Same points as :meth:`history` (one per ``as_of``, its latest scoring), oldest first;
+        for the sparklines of a whole portfolio without a query per account.
+
+        Args:
+            account_ids: accounts to return (unknown ones are left out); None for all.
+            limit: at most this many most recent dates per account.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+
+        def build(ids: list[str] | None) -> Select[Any]:
+            order = (runs.c.scored_at.desc(), scores.c.run_id.desc())
+            per_date = select(
+                scores.c.account_id,
+                scores.c.as_of,
+                scores.c.churn_probability,
+                scores.c.risk_band,
+                func.row_number()
+                .over(partition_by=(scores.c.account_id, scores.c.as_of), order_by=order)
+                .label("rn"),
+            ).join_from(scores, runs, scores.c.run_id == runs.c.run_id)
+            if ids is not None:
+                per_date = per_date.where(scores.c.account_id.in_(ids))
+            d = per_date.subquery("d")
+            dated = (
+                select(
+                    d.c.account_id,
+                    d.c.as_of,
+                    d.c.churn_probability,
+                    d.c.risk_band,
+                    func.row_number()
+                    .over(partition_by=d.c.account_id, order_by=d.c.as_of.desc())
+                    .label("k"),
+                )
+                .where(d.c.rn == 1)
+                .subquery("k")
+            )
+            return (
+                select(
+                    dated.c.account_id, dated.c.as_of, dated.c.churn_probability, dated.c.risk_band
+                )
+                .where(dated.c.k <= limit)
+                .order_by(dated.c.account_id, dated.c.as_of)
+            )
+
+        queries = [build(None)] if account_ids is None else [build(c) for c in _chunks(account_ids)]
+        out: dict[str, list[RiskPoint]] = {}
+        with self._errors("reading the histories"), self.engine.connect() as conn:
+            for q in queries:
+                for aid, as_of, prob, band in conn.execute(q):
+                    out.setdefault(str(aid), []).append(
+                        RiskPoint(
+                            as_of=_to_date(as_of),
+                            churn_probability=float(prob),
+                            risk_band=str(band),
+                        )
+                    )
+        return out
+
+    def details(self, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], ScoreDetails]:
+        """The stored details of these ``(run_id, account_id)`` scores (absent ones left out)."""
+        by_run: dict[int, list[str]] = {}
+        for run_id, account_id in keys:
+            by_run.setdefault(int(run_id), []).append(str(account_id))
+        out: dict[tuple[int, str], ScoreDetails] = {}
+        d = details_table
+        with self._errors("reading the score details"), self.engine.connect() as conn:
+            for run_id, ids in sorted(by_run.items()):
+                for chunk in _chunks(ids):
+                    q = select(d).where(d.c.run_id == run_id, d.c.account_id.in_(chunk))
+                    for m in conn.execute(q).mappings():
+                        out[(int(m["run_id"]), str(m["account_id"]))] = ScoreDetails(
+                            run_id=int(m["run_id"]),
+                            account_id=str(m["account_id"]),
+                            silent_decline=(
+                                None if m["silent_decline"] is None else int(m["silent_decline"])
+                            ),
+                            activity=json.loads(m["activity"]) if m["activity"] else None,
+                            translations=(
+                                json.loads(m["translations"]) if m["translations"] else {}
+                            ),
+                        )
+        return out
+
     def run_scores(self, run_id: int) -> list[StoredScore]:
         """Every row of one run, ordered by account id."""
         q = (
@@ -476,6 +691,13 @@ class ScoreStore:
             .order_by(scores.c.account_id)
         )
         return self._fetch([q], f"reading run {run_id}")
+
+    def last_change(self) -> tuple[int, int]:
+        """``(newest run_id, number of runs)``: changes whenever a run is stored or deleted."""
+        q = select(func.coalesce(func.max(runs.c.run_id), 0), func.count())
+        with self._errors("reading the runs"), self.engine.connect() as conn:
+            newest, n = conn.execute(q.select_from(runs)).one()
+        return int(newest), int(n)
 
     def runs(self, limit: int | None = None) -> list[ScoreRun]:
         """Scoring runs, newest first (by ``scored_at``, then ``run_id``)."""

@@ -28,7 +28,13 @@ from churnlens.store.schema import PREFIX, VERSION_TABLE, metadata
 
 from .conftest import score_row
 
-STORE_TABLES = {"churnlens_alembic_version", "churnlens_score_runs", "churnlens_scores"}
+STORE_TABLES = {
+    "churnlens_alembic_version",
+    "churnlens_score_runs",
+    "churnlens_scores",
+    "churnlens_score_details",
+}
+HEAD = "0002"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -51,13 +57,13 @@ def _versions(url: str, table: str = VERSION_TABLE) -> list[str]:
 
 def test_opening_twice_is_idempotent_and_records_the_revision(db_url: str):
     with open_store(db_url) as first:
-        assert first.revision == head_revision() == "0001"
+        assert first.revision == head_revision() == HEAD
         first.append_scores([score_row("a", 0.1)], as_of="2025-03-02", model_version="m")
     with open_store(db_url) as second:
-        assert second.revision == "0001"
+        assert second.revision == HEAD
         assert len(second.latest_scores()) == 1
     assert _tables(db_url) == STORE_TABLES
-    assert _versions(db_url) == ["0001"]
+    assert _versions(db_url) == [HEAD]
 
 
 def test_migrated_schema_matches_the_table_definitions(db_url: str):
@@ -85,7 +91,7 @@ def test_mlflow_tables_and_its_alembic_version_are_left_alone(db_url: str):
         store.append_scores([score_row("a", 0.1)], as_of="2025-03-02", model_version="m")
     assert _tables(db_url) == STORE_TABLES | {"alembic_version", "experiments"}
     assert _versions(db_url, "alembic_version") == ["mlflow_rev_123"]
-    assert _versions(db_url) == ["0001"]
+    assert _versions(db_url) == [HEAD]
 
 
 def test_concurrent_first_opens_migrate_once(db_url: str, tmp_path: Path):
@@ -116,7 +122,7 @@ def test_concurrent_first_opens_migrate_once(db_url: str, tmp_path: Path):
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    assert _versions(db_url) == ["0001"]
+    assert _versions(db_url) == [HEAD]
     with open_store(db_url) as store:
         assert len(store.runs()) == 4
         assert [r["account_id"] for r in store.latest_scores()] == [f"acc-{i}" for i in range(4)]
@@ -139,7 +145,33 @@ def test_the_alembic_command_upgrades_and_downgrades(sqlite_url: str):
     command.downgrade(cfg, "base")
     assert _tables(sqlite_url) == {"churnlens_alembic_version"}
     with open_store(sqlite_url) as store:
-        assert store.revision == "0001" and store.runs() == []
+        assert store.revision == HEAD and store.runs() == []
+
+
+def test_a_0001_store_upgrades_to_0002_keeping_its_scores(sqlite_url: str):
+    cfg = alembic_config(sqlite_url)
+    command.upgrade(cfg, "0001")
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO churnlens_score_runs (run_id, scored_at, as_of, model_version, "
+                "n_accounts, source) VALUES (1, '2025-03-01 12:00:00', '2025-03-02', 'm', 1, 'cli')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO churnlens_scores (run_id, account_id, as_of, model_version, "
+                "churn_probability, risk_band, health_score, touch_tier, top_reasons, playbooks, "
+                "lang) VALUES (1, 'a', '2025-03-02', 'm', 0.4, 'red', 60, 'high', '[]', '[]', 'en')"
+            )
+        )
+    engine.dispose()
+    with open_store(sqlite_url) as store:
+        assert store.revision == HEAD
+        (row,) = store.latest_scores()
+        assert row["account_id"] == "a" and store.details([(1, "a")]) == {}
+    assert _tables(sqlite_url) == STORE_TABLES
 
 
 def test_default_is_churnlens_db_in_the_working_directory(tmp_path: Path, monkeypatch):
@@ -192,5 +224,6 @@ def test_migrations_ship_with_the_package():
     assert "script.py.mako" in setuptools["package-data"]["churnlens.store.migrations"]
     assert (MIGRATIONS_DIR / "env.py").is_file() and (MIGRATIONS_DIR / "script.py.mako").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "0002_score_details.py").is_file()
     deps = " ".join(doc["project"]["dependencies"])
     assert "sqlalchemy" in deps and "alembic" in deps
