@@ -19,7 +19,8 @@ are invited over the first weeks). Accounts are created across the period, front
 accounts (and a fifth of mid-market ones) pay monthly and may leave at any monthly anniversary of
 ``created_at``; the others sign annual contracts, which can only end at an anniversary or at an
 early opt-out ``opt_out_months`` after signing. ``accounts.renewal_date`` is the next anniversary
-after ``end`` for every account, churned or not, so it carries the renewal calendar and no label.
+after ``end`` for every account, churned or not, so it carries the renewal calendar and no label;
+``accounts.billing_period`` says which accounts pay ``monthly`` and which are ``annual``.
 Each account has two static latent traits: an engagement level ``e0`` (log-normal, mean ~1) and a
 satisfaction ``sat`` (standard normal, correlated with ``e0``).
 
@@ -1145,6 +1146,7 @@ def _accounts_table(acc: _Accounts, cal: _Calendar, seats_now: np.ndarray) -> pd
             "csm_id": csm_s,
             "touch_tier": _str_take(TIERS, acc.seg),
             "renewal_date": _naive(cal.renewal_day * _DAY_US),
+            "billing_period": _str_take(("annual", "monthly"), acc.monthly.astype(np.int64)),
         }
     )
 

@@ -19,7 +19,7 @@ Repaired (reported with a count, then handled):
 - row dated in the future (after now, UTC): dropped;
 - ``closed_at`` before ``opened_at``, ``responded_at`` before ``sent_at``: set missing;
 - several churn events for one account: the first one is used;
-- unknown ``touch_tier`` / ``direction`` value: set missing.
+- unknown ``touch_tier`` / ``billing_period`` / ``direction`` value: set missing.
 
 Info: rows dated after ``--as-of`` are ignored (the same directory serves history and today).
 
@@ -42,7 +42,7 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import DataContractError
-from .schema import FILE_SUFFIXES, TABLE_NAMES, TABLES, TableSpec
+from .schema import BILLING_PERIODS, FILE_SUFFIXES, TABLE_NAMES, TABLES, TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +450,24 @@ def _check_accounts(df: pd.DataFrame, c: _TableCleaner) -> pd.DataFrame:
             df["touch_tier"],
         )
         df = df.assign(touch_tier=tier.astype(object).where(tier.notna()))
+    if "billing_period" in df.columns:
+        period = normalise_billing_period(df["billing_period"])
+        c.problem(
+            "billing_period",
+            "unknown_value",
+            "repaired",
+            df["billing_period"].notna() & period.isna(),
+            "billing_period must be monthly / annual; set to missing (annual renewals assumed)",
+            df["billing_period"],
+        )
+        df = df.assign(billing_period=period.astype(object).where(period.notna()))
     return df
+
+
+def normalise_billing_period(s: pd.Series) -> pd.Series:
+    """``monthly`` / ``annual`` from any known spelling (case-insensitive), else missing."""
+    key = s.astype("string").str.lower().str.strip().str.replace(r"[\s_-]+", " ", regex=True)
+    return key.map(BILLING_PERIODS).astype("string")
 
 
 def _unknown_and_early(

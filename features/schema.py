@@ -66,6 +66,12 @@ TABLES: dict[str, TableSpec] = {
                 Column("csm_id", "text"),
                 Column("touch_tier", "text", description="high / low / tech"),
                 Column("renewal_date", "date", description="next contract renewal"),
+                Column(
+                    "billing_period",
+                    "text",
+                    description="monthly / annual: the contract term (a monthly contract can end"
+                    " at any monthly anniversary of created_at)",
+                ),
             ),
             time_column="created_at",
             description="one row per customer account (required)",
@@ -144,6 +150,14 @@ TABLES: dict[str, TableSpec] = {
             description="when an account left, and why",
         ),
     )
+}
+
+# Spellings of ``accounts.billing_period`` (compared lower-cased, stripped) and what they mean.
+BILLING_PERIODS: dict[str, str] = {
+    **dict.fromkeys(("monthly", "month", "months", "1 month", "mo", "mon"), "monthly"),
+    **dict.fromkeys(
+        ("annual", "annually", "yearly", "year", "years", "1 year", "12 months", "yr"), "annual"
+    ),
 }
 
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)

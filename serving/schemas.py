@@ -68,6 +68,7 @@ class ProfileIn(BaseModel):
     plan: str | None = None
     touch_tier: str | None = None
     renewal_date: date | None = None
+    billing_period: str | None = None  # monthly / annual (any case)
 
     @field_validator("created_at")
     @classmethod

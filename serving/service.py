@@ -122,6 +122,7 @@ def request_frames(req: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame]:
             "renewal_date": np.array(
                 [a.profile.renewal_date for a in accounts], dtype="datetime64[us]"
             ),
+            "billing_period": pd.Series([a.profile.billing_period for a in accounts], dtype=object),
         }
     )
     return timeline, profiles

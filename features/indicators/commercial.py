@@ -3,7 +3,8 @@
 ``arr`` and ``seats`` come from the contract in force at the end of each week. Without a contracts
 table they fall back to the accounts table's current values, which are static (not point in time).
 ``renewal_date`` is the account's next renewal as exported today; for an earlier ``as_of`` it is
-rolled back by whole years, which assumes annual terms.
+rolled back by whole years (annual terms). Accounts with ``billing_period`` monthly renew at every
+monthly anniversary of ``created_at`` instead: for them the next renewal is the next of those.
 """
 
 from __future__ import annotations
@@ -63,6 +64,22 @@ def downgraded_13w(now_arr: Values, ago13_arr: Values) -> Values:
     en="Renewal in {value:.0f} weeks",
     ja="更新まで{value:.0f}週間",
 )
-def weeks_to_renewal(days_to_renewal_date: Values) -> Values:
-    """Weeks until the next renewal (annual anniversaries of the account's renewal date)."""
-    return np.mod(days_to_renewal_date, _YEAR_DAYS) / 7.0
+def weeks_to_renewal(
+    days_to_renewal_date: Values, days_to_monthly_anniversary: Values, billing_monthly: Values
+) -> Values:
+    """Weeks until the next renewal (monthly anniversary if billed monthly, else annual)."""
+    annual = np.mod(days_to_renewal_date, _YEAR_DAYS)
+    return np.where(billing_monthly == 1, days_to_monthly_anniversary, annual) / 7.0
+
+
+@indicator(
+    family="commercial",
+    direction="none",
+    unit="flag",
+    source="accounts",
+    en="Billed monthly: the customer can leave at any monthly renewal",
+    ja="月次契約: 毎月の更新時に解約できる",
+)
+def monthly_billing(billing_monthly: Values) -> Values:
+    """1 for a monthly contract, 0 for an annual one (unknown without ``billing_period``)."""
+    return billing_monthly

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ..contract import normalise_billing_period
 from ..schema import TIMELINE_COLUMNS
 
 _DAY_US = 86_400_000_000
@@ -24,6 +25,7 @@ WINDOWS: dict[str, tuple[int, int]] = {
     "13w": (0, 13),
     "26w": (0, 26),
 }
+_PEAK = ("logins", "core_feature_events", "active_users")
 _LAST_SEEN = (
     "logins",
     "events",
@@ -124,6 +126,31 @@ class _Windows:
         latest = np.maximum.accumulate(marked) if len(marked) else marked
         out = latest[np.clip(self.pos, 0, None)] if len(latest) else self.pos * 0 - 1
         return np.where(self.valid & (out >= self.start), out, -1)
+
+
+def _running_peak(
+    values: np.ndarray, codes: np.ndarray, row_start: np.ndarray, w: _Windows, k: int
+) -> np.ndarray:
+    """Highest ``k``-week sum of ``values`` in the account's history up to each request's week.
+
+    Windows that start before the account's first week are partial (lower); NaN weeks count 0.
+    NaN when the column is unknown for all of the account's weeks so far.
+    """
+    n_rows = len(values)
+    if not n_rows:
+        return np.full(len(w.pos), np.nan)
+    known = ~np.isnan(values)
+    c = np.concatenate([[0.0], np.cumsum(np.where(known, values, 0.0))])
+    rows = np.arange(n_rows)
+    rolling = c[rows + 1] - c[np.maximum(rows + 1 - k, row_start)]
+    rolling = np.where(known, rolling, 0.0)
+    # running max within each account: offset accounts so one never sees the one before it
+    big = float(np.max(rolling)) + 1.0
+    offset = codes.astype(np.float64) * big
+    peak = np.maximum.accumulate(rolling + offset) - offset
+    n_known = w.sum(np.where(known, 1.0, np.nan), 0, 10**9)
+    at = np.clip(w.pos, 0, None)
+    return np.where(w.valid & (n_known > 0), peak[at], np.nan)
 
 
 def _relative_slope(w: _Windows, y: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
@@ -287,11 +314,44 @@ def window_arrays(
     for col in ("seats", "arr", "tickets_open"):
         out[f"now_{col}"] = w.at(cols[col])
         out[f"ago13_{col}"] = w.at(cols[col], 13)
+    for col in _PEAK:
+        out[f"peak_{col}_4w"] = _running_peak(cols[col], codes, row_start, w, 4)
     local_week = (rows - row_start).astype(float)
     out["slope_logins_12w"] = _relative_slope(w, cols["logins"], local_week, 12)
+    out["slope_logins_26w"] = _relative_slope(w, cols["logins"], local_week, 26)
+    out["slope_core_feature_events_12w"] = _relative_slope(
+        w, cols["core_feature_events"], local_week, 12
+    )
     out["has_timeline"] = w.valid.astype(float)
     out |= _profile_inputs(profiles, account_ids, as_of)
     return WindowInputs(account_ids, as_of, out)
+
+
+def _add_months(day: npt.NDArray[np.int64], months: npt.NDArray[np.int64]) -> np.ndarray:
+    """Day numbers plus whole calendar months, clipped to the target month's last day."""
+    d = day.astype("datetime64[D]")
+    month0 = d.astype("datetime64[M]")
+    dom = (d - month0.astype("datetime64[D]")).astype(np.int64)
+    target = month0 + months
+    first = target.astype("datetime64[D]")
+    length = ((target + 1).astype("datetime64[D]") - first).astype(np.int64)
+    return np.asarray((first + np.minimum(dom, length - 1)).astype(np.int64))
+
+
+def _days_to_next_monthiversary(
+    created_day: npt.NDArray[np.float64], as_of_day: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Days from each ``as_of`` to the next monthly anniversary of ``created_at`` after it."""
+    known = ~np.isnan(created_day)
+    created = np.where(known, created_day, 0).astype(np.int64)
+
+    def month(day: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        return np.asarray(day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64))
+
+    months = np.maximum(month(as_of_day) - month(created), 0)
+    nxt = _add_months(created, months)
+    nxt = np.where(nxt <= as_of_day, _add_months(created, months + 1), nxt)
+    return np.where(known, (nxt - as_of_day).astype(float), np.nan)
 
 
 def _profile_inputs(
@@ -299,7 +359,7 @@ def _profile_inputs(
     account_ids: npt.NDArray[np.object_],
     as_of: npt.NDArray[np.datetime64],
 ) -> dict[str, npt.NDArray[np.float64]]:
-    """Tenure, days to renewal and the static ARR / seats of each request's account."""
+    """Tenure, renewal calendar, billing term and the static ARR / seats of each account."""
     prof = profiles.drop_duplicates("account_id")
     at = pd.Index(prof["account_id"].astype(str)).get_indexer(pd.Index(account_ids.astype(str)))
     found = at >= 0
@@ -319,9 +379,19 @@ def _profile_inputs(
             return np.full(len(at), np.nan)
         return np.where(found, _float_column(prof, col)[take], np.nan)
 
+    def billing_monthly() -> npt.NDArray[np.float64]:
+        if "billing_period" not in prof.columns or not len(prof):
+            return np.full(len(at), np.nan)
+        term = normalise_billing_period(prof["billing_period"]).to_numpy(dtype=object, na_value="")
+        flag = np.where(term == "monthly", 1.0, np.where(term == "annual", 0.0, np.nan))
+        return np.where(found, flag[take], np.nan)
+
+    created_day = day_column("created_at")
     return {
-        "tenure_days": as_of_day - day_column("created_at"),
+        "tenure_days": as_of_day - created_day,
         "days_to_renewal_date": day_column("renewal_date") - as_of_day,
+        "days_to_monthly_anniversary": _days_to_next_monthiversary(created_day, as_of_day),
+        "billing_monthly": billing_monthly(),
         "profile_arr": number_column("arr"),
         "profile_seats": number_column("seats"),
     }
@@ -336,7 +406,7 @@ def window_inputs(
         timeline: ``account_id, week_start`` + timeline columns (any order, any subset of
             accounts; missing columns are unknown).
         profiles: one row per account: ``account_id, created_at`` and optionally ``renewal_date``,
-            ``arr``, ``seats``.
+            ``billing_period``, ``arr``, ``seats``.
         requests: ``account_id, as_of`` (from :func:`request_frame`).
 
     Returns:

@@ -83,3 +83,57 @@ def active_users_change_4w_vs_prior_8w(
     return change(
         ratio(sum_active_users_4w, weeks_4w), ratio(sum_active_users_prior_8w, weeks_prior_8w)
     )
+
+
+@indicator(
+    family="usage",
+    direction="down",
+    unit="ratio",
+    source="usage_events",
+    en="Logins in the last 4 weeks are {abs:.0%} below the account's best 4 weeks",
+    ja="直近4週間のログインはこれまでの最高の4週間より{abs:.0%}少ない",
+)
+def logins_vs_peak_4w(sum_logins_4w: Values, peak_logins_4w: Values) -> Values:
+    """Logins in the last 4 weeks relative to the account's highest 4-week total so far, minus 1."""
+    return change(sum_logins_4w, peak_logins_4w)
+
+
+@indicator(
+    family="usage",
+    direction="down",
+    unit="ratio",
+    source="usage_events",
+    en="Logins {trend} {abs:.0%} in the last 4 weeks vs the last 26",
+    ja="直近4週間のログインが26週間平均比で{abs:.0%}{trend}",
+)
+def logins_change_4w_vs_26w(
+    sum_logins_4w: Values, sum_logins_26w: Values, weeks_4w: Values, weeks_26w: Values
+) -> Values:
+    """Change of the weekly login rate, last 4 weeks vs the average of the last 26."""
+    return change(ratio(sum_logins_4w, weeks_4w), ratio(sum_logins_26w, weeks_26w))
+
+
+@indicator(
+    family="usage",
+    direction="down",
+    unit="share per week",
+    source="usage_events",
+    en="Login trend over 26 weeks: {value:+.1%} per week",
+    ja="26週間のログイン傾向: 週あたり{value:+.1%}",
+)
+def logins_slope_26w(slope_logins_26w: Values) -> Values:
+    """Least-squares slope of weekly logins over 26 weeks, relative to their mean."""
+    return slope_logins_26w
+
+
+@indicator(
+    family="usage",
+    direction="down",
+    unit="ratio",
+    source="usage_events",
+    en="Weekly active users in the last 4 weeks are {abs:.0%} below the account's best 4 weeks",
+    ja="直近4週間のアクティブユーザーはこれまでの最高の4週間より{abs:.0%}少ない",
+)
+def active_users_vs_peak_4w(sum_active_users_4w: Values, peak_active_users_4w: Values) -> Values:
+    """Weekly active users over the last 4 weeks relative to the best 4 weeks so far, minus 1."""
+    return change(sum_active_users_4w, peak_active_users_4w)

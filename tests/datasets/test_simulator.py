@@ -190,6 +190,9 @@ def test_segments_and_tiers_follow_arr(base: SimulatedBase) -> None:
     cur = acc.set_index("account_id").loc[last["account_id"]]
     assert (cur["seats"].to_numpy() == last["seats"].to_numpy()).all()
     assert (acc["renewal_date"] > pd.Timestamp(base.end)).all()
+    # the billing period is the contract the renewal calendar follows
+    contract = base.accounts_truth.set_index("account_id")["contract"]
+    assert (acc["account_id"].map(contract) == acc["billing_period"]).all()
     # only tech-touch accounts are without a CSM
     assert acc.loc[acc["touch_tier"] != "tech", "csm_id"].notna().all()
     assert acc.loc[acc["touch_tier"] == "tech", "csm_id"].isna().all()

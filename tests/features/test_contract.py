@@ -102,6 +102,20 @@ def test_negative_quantity_and_bad_numbers(tiny_frames):
     assert pd.isna(t.accounts.set_index("account_id").loc["a", "arr"])
 
 
+def test_billing_period_is_normalised_and_unknown_values_set_missing(tiny_frames):
+    acc = pd.concat([tiny_frames["accounts"]] * 2, ignore_index=True)
+    acc["account_id"] = ["a", "b", "c", "d"]
+    acc["billing_period"] = [" Monthly", "ANNUAL", "quarterly", None]
+    tiny_frames["accounts"] = acc
+    t = make_tables(tiny_frames)
+    problem = _problem(t, "unknown_value", "accounts")
+    assert problem.column == "billing_period" and problem.count == 1
+    assert problem.severity == "repaired"
+    period = t.accounts.set_index("account_id")["billing_period"]
+    assert period["a"] == "monthly" and period["b"] == "annual"
+    assert pd.isna(period["c"]) and pd.isna(period["d"])
+
+
 def test_duplicate_accounts_identical_repaired_conflicting_fatal(tiny_frames):
     acc = tiny_frames["accounts"]
     tiny_frames["accounts"] = pd.concat([acc, acc.iloc[[0]]], ignore_index=True)

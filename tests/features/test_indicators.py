@@ -62,6 +62,61 @@ def test_login_decline_and_slope():
     assert flat["logins_slope_12w"] == pytest.approx(0.0)
 
 
+def test_decline_against_the_accounts_own_history():
+    # 20 weeks at 10 logins and 20 core events, then 4 weeks at 5 logins and 6 core events.
+    core = [20.0] * 20 + [6.0] * 4
+    tl = _full(weekly("a", "2024-01-01", [10] * 20 + [5] * 4, core_feature_events=core))
+    row = _at(tl, "2024-06-16")  # Sunday ending week 24
+    assert row["logins_vs_peak_4w"] == pytest.approx(-0.5)
+    assert row["core_use_vs_peak_4w"] == pytest.approx(6 / 20 - 1)
+    assert row["logins_change_4w_vs_26w"] == pytest.approx(5 / (220 / 24) - 1)
+    assert row["core_use_change_4w_vs_prior_8w"] == pytest.approx(-0.7)
+    assert row["core_use_slope_12w"] < 0 and row["logins_slope_26w"] < 0
+    # a peak in the past is kept: a recovered account is at its peak again
+    back = _full(weekly("a", "2024-01-01", [10] * 8 + [2] * 4 + [10] * 4))
+    assert _at(back, "2024-04-21")["logins_vs_peak_4w"] == pytest.approx(0.0)
+    # the peak is the account's own: another account's history does not leak in
+    other = _full(weekly("b", "2023-01-02", [100] * 30))
+    profiles = pd.concat([PROFILE, PROFILE.assign(account_id="b")], ignore_index=True)
+    both = compute_indicators(pd.concat([other, tl]), profiles, as_of=pd.Timestamp("2024-06-16"))
+    assert both.set_index("account_id").loc["a", "logins_vs_peak_4w"] == pytest.approx(-0.5)
+
+
+@pytest.mark.parametrize(
+    ("period", "as_of", "weeks", "monthly"),
+    [
+        ("monthly", "2024-03-10", 21 / 7, 1.0),  # next monthly anniversary of Jan 31: Mar 31
+        ("Monthly", "2024-02-25", 4 / 7, 1.0),  # Feb 29 (leap year, clipped from the 31st)
+        (
+            "annual",
+            "2024-03-10",
+            (pd.Timestamp("2025-01-31") - pd.Timestamp("2024-03-10")).days / 7,
+            0.0,
+        ),
+        (
+            None,
+            "2024-03-10",
+            (pd.Timestamp("2025-01-31") - pd.Timestamp("2024-03-10")).days / 7,
+            math.nan,
+        ),
+    ],
+)
+def test_weeks_to_renewal_follows_the_billing_period(
+    period: str | None, as_of: str, weeks: float, monthly: float
+):
+    profile = pd.DataFrame(
+        {
+            "account_id": ["a"],
+            "created_at": [pd.Timestamp("2024-01-31 10:00")],
+            "renewal_date": [pd.Timestamp("2026-01-31")],
+            "billing_period": [period],
+        }
+    )
+    row = _at(_full(weekly("a", "2024-01-29", [5] * 8)), as_of, profile)
+    assert row["weeks_to_renewal"] == pytest.approx(weeks, rel=1e-3)
+    assert row["monthly_billing"] == pytest.approx(monthly, nan_ok=True)
+
+
 def test_as_of_mid_week_uses_only_complete_weeks():
     tl = _full(weekly("a", "2024-01-01", [10] * 8 + [5] * 4))
     sat = _at(tl, "2024-03-23")  # Saturday: week 12 not over, so weeks 1-11 are seen

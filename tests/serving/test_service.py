@@ -220,6 +220,8 @@ def test_score_accounts_bad_requests(client: TestClient) -> None:
 def test_predict_matches_batch_scores(client: TestClient, base: Base) -> None:
     ids = parity_ids(base)
     body = {"as_of": AS_OF.isoformat(), "accounts": [account_payload(base, a) for a in ids]}
+    # the billing period reaches the indicators in serving as in batch (weeks to renewal)
+    assert {a["profile"]["billing_period"] for a in body["accounts"]} <= {"monthly", "annual"}
     r = client.post("/predict", json=body)
     assert r.status_code == 200, r.text
     doc = r.json()
