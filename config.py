@@ -89,6 +89,9 @@ class ModelConfig(_Frozen):
     lambda_l2: float = Field(1.0, ge=0)
     max_rounds: int = Field(2000, ge=1)
     early_stopping_rounds: int = Field(100, ge=1)
+    # After early stopping picks the number of rounds on the validation window, refit on train +
+    # validation (rounds scaled by the row ratio) so the model also learns from the latest labels.
+    refit: bool = True
     monotone: Literal["directions", "none"] = "directions"
     calibration: Literal["auto", "isotonic", "platt"] = "auto"
 

@@ -57,6 +57,8 @@ def write_artifacts(
                     "windows",
                     "calibration",
                     "best_iteration",
+                    "rounds",
+                    "refit",
                     "trained_at",
                 )
             },

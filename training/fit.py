@@ -72,6 +72,27 @@ def fit_lightgbm(
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
 
+def refit_lightgbm(
+    X: pd.DataFrame, y: np.ndarray, cfg: ModelConfig, seed: int, rounds: int
+) -> lgb.Booster:
+    """Train a fixed number of rounds (chosen beforehand by early stopping) on all of ``X``."""
+    booster = lgb.train(
+        lgb_params(cfg, list(X.columns), seed),
+        lgb.Dataset(X, y, free_raw_data=True),
+        num_boost_round=max(1, rounds),
+    )
+    return lgb.Booster(model_str=booster.model_to_string())
+
+
+def refit_rounds(best: int, n_train: int, n_all: int) -> int:
+    """Rounds for a refit on ``n_all`` rows when ``best`` was best on ``n_train`` rows.
+
+    More rows make each round's leaves smaller relative to the data, so the refit needs
+    proportionally more rounds to fit as closely.
+    """
+    return max(1, round(best * n_all / max(n_train, 1)))
+
+
 def fit_logistic(X_train: pd.DataFrame, y_train: np.ndarray, seed: int) -> Pipeline:
     """Logistic regression on the same indicators (median imputation + missing flags, scaled)."""
     model = make_pipeline(

@@ -40,7 +40,7 @@ from ..model import ARTIFACT_KEY, ChurnModel
 from .baselines import health_score
 from .calibrate import choose_calibrator
 from .drift import training_stats
-from .fit import fit_lightgbm, fit_logistic
+from .fit import fit_lightgbm, fit_logistic, refit_lightgbm, refit_rounds
 from .metrics import by_segment, evaluate
 from .split import Windows, assign, time_windows
 
@@ -132,6 +132,19 @@ def fit_and_evaluate(
     ytr, yva, yte = (d["label"].to_numpy() for d in (tr, va, te))
     progress(f"LightGBM on {len(tr):,} train rows, early stopping on {len(va):,} validation rows")
     booster = fit_lightgbm(Xtr, ytr, Xva, yva, cfg.model, cfg.seed)
+    best_iteration = booster.current_iteration()
+    rounds = best_iteration
+    fit_rows, fit_frame = Xtr, tr
+    if cfg.model.refit:
+        # The validation window is the most recent labelled data: once it has chosen the number
+        # of rounds, the model is refitted on train + validation. The calibrator below then sees
+        # the refit model's validation scores (in sample, but the map is close to identity for a
+        # model trained with these rounds and leaf sizes; the test window stays unseen).
+        fit_rows = pd.concat([Xtr, Xva])
+        fit_frame = pd.concat([tr, va])
+        rounds = refit_rounds(best_iteration, len(Xtr), len(fit_rows))
+        progress(f"refit on {len(fit_rows):,} train + validation rows, {rounds} rounds")
+        booster = refit_lightgbm(fit_rows, np.concatenate([ytr, yva]), cfg.model, cfg.seed, rounds)
     raw_va = expit(booster.predict(Xva, raw_score=True))
     progress("calibration on the validation window")
     calibrator, cal_scores = choose_calibrator(
@@ -153,7 +166,9 @@ def fit_and_evaluate(
     meta: dict[str, Any] = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "windows": p.windows.to_dict(),
-        "best_iteration": booster.current_iteration(),
+        "best_iteration": best_iteration,
+        "rounds": rounds,
+        "refit": cfg.model.refit,
         "calibration": {"chosen": calibrator.kind, "valid_brier": cal_scores},
         "indicator_code_version": code_version(),
         "config": cfg.model_dump(mode="json"),
@@ -164,7 +179,9 @@ def fit_and_evaluate(
         "bands": cfg.bands.model_dump(),
         "tiers": cfg.tiers.model_dump(),
     }
-    model = ChurnModel(booster, calibrator, features, spec, training_stats(Xtr, tr), meta)
+    model = ChurnModel(
+        booster, calibrator, features, spec, training_stats(fit_rows, fit_frame), meta
+    )
 
     progress("evaluation on the test window (model, baselines, ceiling)")
     arr = te["arr"].to_numpy(dtype=float)

@@ -7,12 +7,18 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import brier_score_loss
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from churnlens.errors import ChurnlensError
-from churnlens.model import IsotonicCalibrator, PlattCalibrator, calibrator_from_dict
+from churnlens.model import (
+    PROB_FLOOR,
+    IsotonicCalibrator,
+    PlattCalibrator,
+    calibrator_from_dict,
+)
 from churnlens.training.calibrate import choose_calibrator
 from churnlens.training.drift import drift_report, psi, training_stats
+from churnlens.training.fit import refit_rounds
 from churnlens.training.metrics import (
     arr_captured,
     evaluate,
@@ -74,6 +80,23 @@ def test_calibrators_fix_a_miscalibrated_score_and_roundtrip():
     assert chosen.kind == min(scores, key=lambda k: scores[k])
     forced, _ = choose_calibrator(raw, y, np.arange(raw.size) % 500, "platt", seed=1)
     assert forced.kind == "platt"
+
+
+def test_isotonic_calibration_keeps_the_ranking():
+    rng = np.random.default_rng(3)
+    raw = rng.uniform(0, 1, 5_000)
+    y = (rng.uniform(size=raw.size) < raw**2).astype(int)
+    cal = IsotonicCalibrator().fit(raw, y)
+    inside = (raw > cal.x_[0]) & (raw < cal.x_[-1])
+    out = cal.predict(np.sort(raw[inside]))
+    above = out[:-1] > 2 * PROB_FLOOR  # below the probability floor every value is the floor
+    assert np.all(np.diff(out) >= 0) and np.all(np.diff(out)[above] > 0)  # no ties in between
+    assert roc_auc_score(y, cal.predict(raw)) == pytest.approx(roc_auc_score(y, raw), abs=2e-3)
+
+
+def test_refit_rounds_scale_with_the_rows():
+    assert refit_rounds(100, 1_000, 1_650) == 165
+    assert refit_rounds(0, 1_000, 2_000) == 1
 
 
 def test_drift_psi_is_zero_on_the_same_data_and_flags_a_shift():
