@@ -9,6 +9,8 @@ carry (NaN: source unknown) is NaN, never zero. Everything is vectorised over al
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -354,6 +356,16 @@ def _days_to_next_monthiversary(
     return np.where(known, (nxt - as_of_day).astype(float), np.nan)
 
 
+@functools.lru_cache(maxsize=256)
+def _monthly_flag(value: object) -> float:
+    """1.0 monthly, 0.0 annual, NaN unknown: ``normalise_billing_period`` for one value (cached;
+    a Series of string operations costs more than the rest of one account's indicators)."""
+    if not isinstance(value, str):
+        return math.nan
+    term = normalise_billing_period(pd.Series([value])).iloc[0]
+    return 1.0 if term == "monthly" else 0.0 if term == "annual" else math.nan
+
+
 def _profile_inputs(
     profiles: pd.DataFrame,
     account_ids: npt.NDArray[np.object_],
@@ -382,8 +394,7 @@ def _profile_inputs(
     def billing_monthly() -> npt.NDArray[np.float64]:
         if "billing_period" not in prof.columns or not len(prof):
             return np.full(len(at), np.nan)
-        term = normalise_billing_period(prof["billing_period"]).to_numpy(dtype=object, na_value="")
-        flag = np.where(term == "monthly", 1.0, np.where(term == "annual", 0.0, np.nan))
+        flag = np.array([_monthly_flag(v) for v in prof["billing_period"].tolist()], dtype=float)
         return np.where(found, flag[take], np.nan)
 
     created_day = day_column("created_at")
