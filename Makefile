@@ -25,8 +25,9 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.9,<1"
 
+# The `spark` extra (pyspark, sqlglot) is installed too: the Spark parity tests run in CI.
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml
-	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet
+	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet --extra spark
 	@touch $@
 
 setup: $(VENV)/.synced ## Install churnlens and its locked dependencies into .venv
@@ -51,8 +52,10 @@ lint: setup ## Ruff (lint + format check) and mypy on the packages
 	@mkdir -p .typecheck && ln -sfn .. .typecheck/churnlens
 	cd .typecheck && ../$(RUN)/mypy --config-file ../pyproject.toml -p churnlens
 
+# Spark needs Java 17+: JAVA_HOME from the `java` on the PATH when unset.
+unit: export JAVA_HOME ?= $(shell j=$$(command -v java) && dirname "$$(dirname "$$(readlink -f "$$j")")")
 unit: setup ## Run the test suite only (no lint)
-	$(RUN)/pytest -n 2 $(PYTEST_ARGS)
+	$(RUN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test: lint unit ## Install, lint, type-check and run every test (slow ones included)
 

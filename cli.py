@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import ChurnlensError
@@ -46,11 +47,37 @@ AsOfOpt = Annotated[
 ]
 
 
+class Engine(str, Enum):
+    """Where stages 1 and 2 (and batch probabilities) run."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+EngineOpt = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="duckdb (this machine) or spark (needs the optional spark extra of churnlens).",
+    ),
+]
+SparkMasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        envvar="CHURNLENS_SPARK_MASTER",
+        help="Spark master URL for --engine spark (default local[2]).",
+    ),
+]
+
+
 def _run(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except ChurnlensError as err:
-        console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False, soft_wrap=True
+        )
         raise typer.Exit(err.exit_code) from None
 
 
@@ -225,6 +252,8 @@ def timeline(
     out: Annotated[Path, typer.Option("--out", help="Output .csv, .csv.gz or .parquet file.")],
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
+    engine: EngineOpt = Engine.duckdb,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Write the weekly account timeline (stage 1), as of a date."""
 
@@ -233,11 +262,19 @@ def timeline(
         from .features.timeline import build_timeline
 
         check_output_path(out)
-        tables = _load(data, config, as_of)
-        tl = build_timeline(tables)
+        if engine is Engine.spark:
+            from .config import load_config
+            from .spark.pipeline import load
+            from .spark.pipeline import timeline as spark_timeline
+
+            sd = load(data, load_config(config, data), _parse_date(as_of), spark_master)
+            tl, end = spark_timeline(sd), sd.as_of
+        else:
+            tables = _load(data, config, as_of)
+            tl, end = build_timeline(tables), tables.as_of
         write_frame(tl, out)
         console.print(
-            f"timeline as of {tables.as_of}: {tl['account_id'].nunique():,} accounts, "
+            f"timeline as of {end}: {tl['account_id'].nunique():,} accounts, "
             f"{len(tl):,} account-weeks -> {out}"
         )
 
@@ -360,8 +397,13 @@ def train(
     data: DataOpt,
     config: ConfigOpt = None,
     as_of: AsOfOpt = None,
+    engine: EngineOpt = Engine.duckdb,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
-    """Train, calibrate, compare with baselines, log to MLflow and apply the champion gate."""
+    """Train, calibrate, compare with baselines, log to MLflow and apply the champion gate.
+
+    With --engine spark, the timeline and indicators run on Spark; the model trains here.
+    """
 
     def go() -> None:
         from .config import load_config
@@ -373,7 +415,14 @@ def train(
         def progress(msg: str) -> None:
             console.print(f"[dim]{time.perf_counter() - t0:6.1f}s[/] {msg}", highlight=False)
 
-        result = run_train(data, cfg, _parse_date(as_of), progress=progress)
+        result = run_train(
+            data,
+            cfg,
+            _parse_date(as_of),
+            progress=progress,
+            engine="spark" if engine is Engine.spark else "duckdb",
+            spark_master=spark_master,
+        )
         _print_metrics(result.metrics, result.windows)
         console.print(
             f"run {result.run_id}: registered {cfg.registry.model_name} v{result.version} as "
@@ -468,6 +517,8 @@ def score(
     no_store: Annotated[
         bool, typer.Option("--no-store", help="Write the file only; do not append to the store.")
     ] = False,
+    engine: EngineOpt = Engine.duckdb,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Score every account alive at a date: probability, band, reasons and plays.
 
@@ -498,13 +549,24 @@ def score(
         catalog = load_catalog(playbooks)
         mlflow.set_tracking_uri(tracking_uri())
         churn_model, label = load_model(model, cfg.registry.model_name)
-        tables = _load(data, config, as_of)
-        alive = alive_accounts(tables)
-        weekly = build_timeline(tables)
-        ind = compute_indicators(weekly, alive, as_of=tables.as_of)
+        if engine is Engine.spark:
+            from .spark.pipeline import score_inputs
+
+            tables, alive, weekly, ind = score_inputs(
+                data, cfg, _parse_date(as_of), model, spark_master, activity=not no_store
+            )
+        else:
+            tables = _load(data, config, as_of)
+            alive = alive_accounts(tables)
+            weekly = build_timeline(tables)
+            ind = compute_indicators(weekly, alive, as_of=tables.as_of)
         # The store keeps the reasons and plays in every language, for the CSM page's toggle.
         also = () if no_store else LANGS
         rows = score_frame(churn_model, ind, alive, cfg, catalog, lang=lang, also_langs=also)
+        if engine is Engine.spark:
+            from .spark.pipeline import check_probabilities
+
+            check_probabilities(ind, rows)
         table = to_table(rows, label)
         write_frame(table, out)
         bands = table["risk_band"].value_counts()

@@ -10,17 +10,22 @@ later data arrives: stage 2 may cut one timeline at any date without leakage.
 
 A missing source table makes its columns NaN ("unknown"), never zero. The SQL is ANSI-shaped
 (``date_trunc('week', ...)``, window functions, range joins on a calendar table built here) so an
-engine such as Spark can run the same statements; every statement lives in :data:`SQL`.
+engine such as Spark can run the same statements; every statement lives in :data:`SQL`, written
+in DuckDB's dialect. :mod:`churnlens.spark` runs these very statements on Spark after transpiling
+them with SQLGlot, and shares the rules below (:data:`OPTIONAL_DEFAULTS`, :func:`unknown_columns`,
+:func:`finalise_timeline`): there is no second copy of the logic.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import date
 
 import duckdb
 import pandas as pd
 
+from ..config import Config
 from .contract import Tables, cutoff, last_complete_week_start
 from .schema import TABLES, TIMELINE_COLUMNS, TIMELINE_KEY, TIMELINE_SOURCE
 
@@ -30,6 +35,23 @@ log = logging.getLogger(__name__)
 COUNT_COLUMNS = tuple(c for c in TIMELINE_COLUMNS if c not in ("nps_sum", "arr", "seats"))
 
 SQL: dict[str, str] = {
+    # First and last timeline week per account: the week of created_at .. the last complete week
+    # on or before as_of (``params``), or the churn week when that is earlier.
+    "account_span": """
+        SELECT account_id, first_week, last_week
+        FROM (
+            SELECT a.account_id,
+                   date_trunc('week', a.created_at) AS first_week,
+                   CASE WHEN ch.churned_at IS NOT NULL
+                         AND date_trunc('week', ch.churned_at) <= p.last_complete_week
+                        THEN date_trunc('week', ch.churned_at)
+                        ELSE p.last_complete_week END AS last_week
+            FROM accounts a
+            CROSS JOIN params p
+            LEFT JOIN churn_events ch ON ch.account_id = a.account_id
+        ) span
+        WHERE first_week <= last_week
+    """,
     "spine": """
         SELECT a.account_id, c.week_start, c.week_end
         FROM account_span a
@@ -95,7 +117,7 @@ SQL: dict[str, str] = {
     """,
 }
 
-_AGGREGATES: dict[str, tuple[str, ...]] = {
+AGGREGATES: dict[str, tuple[str, ...]] = {
     "usage_events": (
         "logins",
         "active_users",
@@ -110,7 +132,7 @@ _AGGREGATES: dict[str, tuple[str, ...]] = {
     "touchpoints": ("touches", "touches_inbound"),
     "contracts": ("seats", "arr"),
 }
-_SOURCE_OF_AGG = {
+SOURCE_OF_AGG = {
     "usage_events": "usage_events",
     "tickets": "tickets",
     "tickets_open": "tickets",
@@ -119,22 +141,46 @@ _SOURCE_OF_AGG = {
     "touchpoints": "touchpoints",
     "contracts": "contracts",
 }
+# Aggregates that stay unknown (not zero) for a week without rows: values, not counts.
+NOT_FILLED: frozenset[str] = frozenset({"seats", "arr", "nps_sum"})
+# Optional source columns the SQL reads, and what stands in when an export lacks one:
+# "null" a missing value, "one" 1.0, "when_scored" (surveys.responded_at) sent_at where a score
+# is given (an answered survey without a response time counts when sent).
+OPTIONAL_DEFAULTS: dict[str, dict[str, str]] = {
+    "usage_events": {"user_id": "null", "quantity": "one"},
+    "tickets": {"priority": "null", "closed_at": "null"},
+    "surveys": {"score": "null", "responded_at": "when_scored"},
+    "touchpoints": {"direction": "null"},
+    "contracts": {"seats": "null", "arr": "null"},
+}
+# An aggregate that cannot be computed at all without a column (its values stay unknown).
+NEEDS_COLUMN: dict[str, str] = {"tickets_open": "closed_at"}
 
 
-def account_span(tables: Tables, as_of: date) -> pd.DataFrame:
-    """First and last timeline week per account (created week .. min(as_of, churn week))."""
-    acc = tables.accounts[["account_id", "created_at"]]
-    first = acc["created_at"].dt.normalize()
-    first = first - pd.to_timedelta(first.dt.day_of_week, unit="D")
-    last_complete = pd.Timestamp(last_complete_week_start(as_of))
-    last = pd.Series(last_complete, index=acc.index)
-    churn = tables.get("churn_events")
-    if churn is not None and len(churn):
-        churned = acc["account_id"].map(churn.set_index("account_id")["churned_at"])
-        cw = churned.dt.normalize() - pd.to_timedelta(churned.dt.day_of_week, unit="D")
-        last = last.where(cw.isna() | (cw > last), cw)
-    span = pd.DataFrame({"account_id": acc["account_id"], "first_week": first, "last_week": last})
-    return span.loc[span["first_week"] <= span["last_week"]].reset_index(drop=True)
+def unknown_columns(source: str, columns: Collection[str], config: Config) -> list[str]:
+    """Timeline columns that are unknown (NaN) although ``source`` was provided.
+
+    Whether a column is known depends on the export's columns and the configuration, never on
+    row values (which would let later rows change earlier weeks).
+    """
+    out: list[str] = []
+    if source == "usage_events":
+        # No configured login / core events: those counts are unknown, not zero.
+        if not config.events.login:
+            out.append("logins")
+        if not config.events.core_features:
+            out.append("core_feature_events")
+        if "user_id" not in columns:
+            out.append("active_users")
+    if source == "touchpoints" and "direction" not in columns:
+        out.append("touches_inbound")
+    return out
+
+
+def last_complete_week(as_of: date) -> pd.DataFrame:
+    """The one-row ``params`` table of :data:`SQL`'s ``account_span``."""
+    week = pd.Timestamp(last_complete_week_start(as_of))
+    return pd.DataFrame({"last_complete_week": pd.Series([week], dtype="datetime64[us]")})
 
 
 def calendar(span: pd.DataFrame) -> pd.DataFrame:
@@ -147,16 +193,39 @@ def calendar(span: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"week_start": weeks, "week_end": weeks + pd.Timedelta(days=7)})
 
 
-def _event_kinds(events: pd.DataFrame, tables: Tables) -> pd.DataFrame:
-    names = pd.Series(events["event"].dropna().unique(), dtype=object)
-    cfg = tables.config.events
+def event_kinds(events: pd.Series, config: Config) -> pd.DataFrame:
+    """One row per distinct event name: whether it is a login, whether a core feature."""
+    names = pd.Series(events.dropna().unique(), dtype=object)
     return pd.DataFrame(
         {
             "event": names,
-            "is_login": names.isin(cfg.login).astype(bool),
-            "is_core": names.isin(cfg.core_features).astype(bool),
+            "is_login": names.isin(config.events.login).astype(bool),
+            "is_core": names.isin(config.events.core_features).astype(bool),
         }
     )
+
+
+def urgent_priorities(config: Config) -> pd.DataFrame:
+    """The configured urgent ticket priorities, lower-cased (the SQL compares ``LOWER``)."""
+    urgent = [p.lower() for p in config.events.urgent_priorities]
+    return pd.DataFrame({"priority": urgent}, dtype=object)
+
+
+def _with_defaults(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    for col, default in OPTIONAL_DEFAULTS.get(source, {}).items():
+        if col in df.columns:
+            continue
+        if default == "one":
+            df = df.assign(**{col: 1.0})
+        elif default == "when_scored":
+            df = df.assign(**{col: df["sent_at"].where(df["score"].notna())})
+        elif source == "tickets" and col == "closed_at":
+            df = df.assign(**{col: pd.Series(pd.NaT, index=df.index)})
+        elif col in ("score", "seats", "arr"):
+            df = df.assign(**{col: float("nan")})
+        else:
+            df = df.assign(**{col: None})
+    return df
 
 
 def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
@@ -166,69 +235,63 @@ def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
         ``account_id, week_start`` then :data:`TIMELINE_COLUMNS`, sorted by account and week.
     """
     as_of = as_of or tables.as_of
-    span = account_span(tables, as_of)
     con = duckdb.connect(config={"threads": 2})
     try:
+        con.register("accounts", tables.accounts[["account_id", "created_at"]])
+        churn = tables.get("churn_events")
+        if churn is None:
+            churn = pd.DataFrame(
+                {
+                    "account_id": pd.Series(dtype=str),
+                    "churned_at": pd.Series(dtype="datetime64[us]"),
+                }
+            )
+        con.register("churn_events", churn[["account_id", "churned_at"]])
+        con.register("params", last_complete_week(as_of))
+        span = con.execute(SQL["account_span"]).df()
+        con.unregister("accounts")
+        con.unregister("churn_events")
         con.register("account_span", span)
         con.register("calendar", calendar(span))
         con.execute(f"CREATE TEMP TABLE spine AS {SQL['spine']}")
         out = con.execute("SELECT account_id, week_start FROM spine").df()
-        for agg, cols in _AGGREGATES.items():
-            source = _SOURCE_OF_AGG[agg]
+        for agg, cols in AGGREGATES.items():
+            source = SOURCE_OF_AGG[agg]
             df = tables.get(source)
             if df is None:
                 continue
             time_col = TABLES[source].time_column
             df = df.loc[df[time_col] < cutoff(as_of)]
-            # Whether a column is known depends on the export's columns, never on row values
-            # (which would let later rows change earlier weeks).
             has_col = set(df.columns)
+            if agg in NEEDS_COLUMN and NEEDS_COLUMN[agg] not in has_col:
+                continue
+            df = _with_defaults(df, source)
             if source == "usage_events":
-                if "user_id" not in df.columns:
-                    df = df.assign(user_id=None)
-                if "quantity" not in df.columns:
-                    df = df.assign(quantity=1.0)
-                con.register("event_kinds", _event_kinds(df, tables))
+                con.register("event_kinds", event_kinds(df["event"], tables.config))
             if source == "tickets":
-                if "priority" not in df.columns:
-                    df = df.assign(priority=None)
-                if "closed_at" not in df.columns:
-                    if agg == "tickets_open":
-                        continue
-                    df = df.assign(closed_at=pd.Series(pd.NaT, index=df.index))
-                urgent = [p.lower() for p in tables.config.events.urgent_priorities]
-                con.register("urgent_priorities", pd.DataFrame({"priority": urgent}, dtype=object))
-            if source == "surveys":
-                if "score" not in df.columns:
-                    df = df.assign(score=float("nan"))
-                if "responded_at" not in df.columns:
-                    # No response time: an answered survey (score given) counts when sent.
-                    df = df.assign(responded_at=df["sent_at"].where(df["score"].notna()))
-            if source == "touchpoints" and "direction" not in df.columns:
-                df = df.assign(direction=None)
-            if source == "contracts":
-                for col in ("seats", "arr"):
-                    if col not in df.columns:
-                        df = df.assign(**{col: float("nan")})
+                con.register("urgent_priorities", urgent_priorities(tables.config))
             con.register(source, df)
             part = con.execute(SQL[agg]).df()
             out = out.merge(part, on=["account_id", "week_start"], how="left")
-            fill = [c for c in cols if c not in ("seats", "arr", "nps_sum")]
+            fill = [c for c in cols if c not in NOT_FILLED]
             out[fill] = out[fill].fillna(0)
-            if source == "usage_events":
-                # No configured login / core events: those counts are unknown, not zero.
-                if not tables.config.events.login:
-                    out["logins"] = float("nan")
-                if not tables.config.events.core_features:
-                    out["core_feature_events"] = float("nan")
-            if source == "usage_events" and "user_id" not in has_col:
-                out["active_users"] = float("nan")
-            if source == "touchpoints" and "direction" not in has_col:
-                out["touches_inbound"] = float("nan")
+            for col in unknown_columns(source, has_col, tables.config):
+                out[col] = float("nan")
             con.unregister(source)
     finally:
         con.close()
     out = _fallback_commercial(out, tables)
+    out = finalise_timeline(out)
+    log.info("timeline: %d accounts, %d account-weeks", out["account_id"].nunique(), len(out))
+    return out
+
+
+def finalise_timeline(out: pd.DataFrame) -> pd.DataFrame:
+    """Every timeline column with its type (nullable ``Int64`` counts, floats), sorted by key.
+
+    Missing columns are added as unknown. Shared by every engine so their outputs compare equal.
+    """
+    out = out.copy()
     for col in TIMELINE_COLUMNS:
         if col not in out.columns:
             out[col] = float("nan")
@@ -238,7 +301,6 @@ def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
             out[col] = pd.to_numeric(out[col]).astype("float64")
     out["week_start"] = pd.to_datetime(out["week_start"]).astype("datetime64[us]")
     out = out.sort_values(list(TIMELINE_KEY), kind="stable").reset_index(drop=True)
-    log.info("timeline: %d accounts, %d account-weeks", out["account_id"].nunique(), len(out))
     return out[[*TIMELINE_KEY, *TIMELINE_COLUMNS]]
 
 

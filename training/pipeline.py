@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ FEATURES: tuple[str, ...] = (*INDICATORS, *(availability_column(s) for s in SOUR
 TRUTH_FILE = Path("truth") / "true_churn_probability.parquet"
 
 Progress = Callable[[str], None]
+Engine = Literal["duckdb", "spark"]
 
 
 @dataclass
@@ -76,16 +77,33 @@ class TrainResult:
     test_frame: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def prepare(data_dir: Path, cfg: Config, as_of: date | None, progress: Progress) -> Prepared:
-    """Load and label: one row per (account, observation date) with indicators and window."""
-    progress("load + validate contract tables")
-    tables = load_tables(data_dir, cfg, as_of)
-    progress("stage 1: weekly timeline")
-    timeline = build_timeline(tables)
-    progress("snapshots + stage 2 indicators")
-    snaps = build_snapshots(tables)
-    ind = compute_indicators(timeline, tables.accounts, snaps)
-    frame = snaps.merge(ind, on=["account_id", "as_of"], how="left", validate="one_to_one")
+def prepare(
+    data_dir: Path,
+    cfg: Config,
+    as_of: date | None,
+    progress: Progress,
+    *,
+    engine: Engine = "duckdb",
+    spark_master: str | None = None,
+) -> Prepared:
+    """Load and label: one row per (account, observation date) with indicators and window.
+
+    With ``engine="spark"`` the timeline and indicators are computed on Spark
+    (:func:`churnlens.spark.pipeline.snapshot_frame`) and the labelled frame is collected here.
+    """
+    if engine == "spark":
+        from ..spark.pipeline import snapshot_frame
+
+        tables, frame = snapshot_frame(data_dir, cfg, as_of, progress, spark_master)
+    else:
+        progress("load + validate contract tables")
+        tables = load_tables(data_dir, cfg, as_of)
+        progress("stage 1: weekly timeline")
+        timeline = build_timeline(tables)
+        progress("snapshots + stage 2 indicators")
+        snaps = build_snapshots(tables)
+        ind = compute_indicators(timeline, tables.accounts, snaps)
+        frame = snaps.merge(ind, on=["account_id", "as_of"], how="left", validate="one_to_one")
     windows = time_windows(
         frame["as_of"],
         tables.as_of,
@@ -248,8 +266,15 @@ def train(
     *,
     progress: Progress | None = None,
     register: bool = True,
+    engine: Engine = "duckdb",
+    spark_master: str | None = None,
 ) -> TrainResult:
-    """Run the whole pipeline and log it to MLflow (see module docstring)."""
+    """Run the whole pipeline and log it to MLflow (see module docstring).
+
+    ``engine="spark"`` computes the timeline and the snapshot indicators on Spark
+    (``spark_master``, default ``$CHURNLENS_SPARK_MASTER`` or ``local[2]``); the model is then
+    trained on the driver from the collected frame.
+    """
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -257,7 +282,7 @@ def train(
     from .registry import register_and_gate
 
     say = progress or (lambda msg: log.info("%s", msg))
-    prepared = prepare(data_dir, cfg, as_of, say)
+    prepared = prepare(data_dir, cfg, as_of, say, engine=engine, spark_master=spark_master)
     model, metrics, te, extra = fit_and_evaluate(prepared, cfg, data_dir, say)
     result = TrainResult(model, metrics, prepared.windows, test_frame=te)
     if not register:
