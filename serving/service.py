@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, cast
@@ -50,6 +49,7 @@ from ..features.indicators import compute_indicators
 from ..features.schema import TIMELINE_COLUMNS
 from ..model import ChurnModel
 from ..store import ScoreStore, open_store
+from .asgi import ASGIApp, Message, Receive, Scope, Send, send_unauthorised
 from .bento import packed_model
 from .explain import LANGS
 from .playbooks import Catalog, load_catalog
@@ -75,12 +75,6 @@ PLAYBOOKS_ENV = "CHURNLENS_PLAYBOOKS"
 MAX_ACCOUNTS_ENV = "CHURNLENS_MAX_ACCOUNTS"
 # BentoML logs every failed request here, as an ERROR with a traceback.
 BENTOML_REQUEST_LOGGER = "bentoml._internal.server.http_app"
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BadRequest(ChurnlensError, InvalidArgument):
@@ -358,20 +352,8 @@ class ApiKeyAuth:
             await self.app(scope, receive, send)
             return
         problem = "Authorization: expected 'Bearer <CHURNLENS_API_KEY>'"
-        body = json.dumps({"error": problem, "problems": [problem], "status": 401}).encode()
         log.warning("unauthorised request to %s", scope.get("path", ""))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await send_unauthorised(send, problem)
 
 
 # --------------------------------------------------------------------------------- service

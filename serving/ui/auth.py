@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 from urllib.parse import quote
+
+from ..asgi import ASGIApp, Receive, Scope, Send, send_unauthorised
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +30,6 @@ SESSION_COOKIE = "churnlens_session"
 SESSION_SECONDS = 12 * 3600
 OPEN_PATHS = frozenset({"/login", "/logout"})
 _MESSAGE = b"churnlens-ui-session:"
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def api_key() -> str | None:
@@ -146,16 +139,4 @@ class UiAuth:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         problem = "sign in at /ui/login or send 'Authorization: Bearer <CHURNLENS_API_KEY>'"
-        body = json.dumps({"error": problem, "problems": [problem], "status": 401}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await send_unauthorised(send, problem)
