@@ -11,6 +11,7 @@ DEMO_ACCOUNTS ?= 3000
 DEMO_SEED ?= 42
 PYTEST_ARGS ?=
 BENTO_ARGS ?=
+SCALE_ARGS ?=
 # No usage statistics from MLflow or BentoML from make targets (set them to false to opt in).
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export BENTOML_DO_NOT_TRACK ?= true
@@ -64,6 +65,7 @@ bench: setup ## Benchmarks: each figure beside a baseline measured in the same r
 	$(RUN)/python bench/quality.py
 	$(RUN)/python bench/serving.py
 	$(RUN)/python bench/ui.py
+	$(RUN)/python bench/scale.py $(SCALE_ARGS)
 
 bento: setup ## Build the API as a bento with the champion inside (BENTO_ARGS="--model URI")
 	$(RUN)/churnlens bento --uv $(UV) $(BENTO_ARGS)
