@@ -207,7 +207,9 @@ def fit_and_evaluate(
     metrics = {"model": evaluate(yte, te["p"].to_numpy(), arr)}
     health = health_score(te)
     metrics["health_score"] = evaluate(yte, (100 - health.to_numpy()) / 100, arr)
-    logistic = fit_logistic(Xtr, ytr, cfg.seed)
+    # The baseline learns from the same rows as the model (train + validation after a refit).
+    fit_labels = np.concatenate([ytr, yva]) if cfg.model.refit else ytr
+    logistic = fit_logistic(fit_rows, fit_labels, cfg.seed)
     metrics["logistic"] = evaluate(yte, logistic.predict_proba(Xte.to_numpy())[:, 1], arr)
     truth_path = data_dir / TRUTH_FILE
     if truth_path.exists():
