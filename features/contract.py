@@ -439,28 +439,24 @@ def _check_accounts(df: pd.DataFrame, c: _TableCleaner) -> pd.DataFrame:
             "account listed several times with different values; keep one row per account",
             df["account_id"],
         )
-    if "touch_tier" in df.columns:
-        tier = _normalise_tier(df["touch_tier"])
-        c.problem(
+    # Closed vocabularies: known spellings normalised, anything else repaired to missing.
+    for col, normalise, rule in (
+        (
             "touch_tier",
-            "unknown_value",
-            "repaired",
-            df["touch_tier"].notna() & tier.isna(),
+            _normalise_tier,
             "touch_tier must be high / low / tech; set to missing (ARR thresholds decide)",
-            df["touch_tier"],
-        )
-        df = df.assign(touch_tier=tier.astype(object).where(tier.notna()))
-    if "billing_period" in df.columns:
-        period = normalise_billing_period(df["billing_period"])
-        c.problem(
+        ),
+        (
             "billing_period",
-            "unknown_value",
-            "repaired",
-            df["billing_period"].notna() & period.isna(),
+            normalise_billing_period,
             "billing_period must be monthly / annual; set to missing (annual renewals assumed)",
-            df["billing_period"],
-        )
-        df = df.assign(billing_period=period.astype(object).where(period.notna()))
+        ),
+    ):
+        if col not in df.columns:
+            continue
+        value = normalise(df[col])
+        c.problem(col, "unknown_value", "repaired", df[col].notna() & value.isna(), rule, df[col])
+        df = df.assign(**{col: value.astype(object).where(value.notna())})
     return df
 
 
