@@ -754,6 +754,7 @@ def serve(
         import signal
         import subprocess
 
+        from .serving.limits import MAX_BODY_ENV, RATE_LIMIT_ENV, max_body_bytes, parse_rate
         from .serving.service import (
             CONFIG_ENV,
             MODEL_URI_ENV,
@@ -765,6 +766,8 @@ def serve(
 
         if workers is not None:
             worker_count(workers)  # a clear error now, not from the server
+        parse_rate(os.environ.get(RATE_LIMIT_ENV))  # likewise for the request limits
+        max_body_bytes(os.environ.get(MAX_BODY_ENV))
 
         env = dict(os.environ)
         # churnlens often runs in closed networks: no BentoML usage statistics unless asked for.

@@ -348,6 +348,8 @@ def main() -> int:
             "CHURNLENS_CONFIG": str(data / "churnlens.yaml"),
             "BENTOML_HOME": str(work / "bentoml"),
             "BENTOML_DO_NOT_TRACK": "True",
+            # Latency is measured here, not the per-client limit: the load generator is one client.
+            "CHURNLENS_RATE_LIMIT": "0",
         }
         log_path = work / "serve.log"
         t0 = time.perf_counter()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -13,18 +13,25 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-async def send_unauthorised(send: Send, problem: str) -> None:
-    """A 401 JSON answer ``{"error", "problems", "status"}`` asking for a Bearer token."""
-    body = json.dumps({"error": problem, "problems": [problem], "status": 401}).encode()
+async def send_problem(
+    send: Send, status: int, problem: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """A JSON client-error answer ``{"error", "problems", "status"}``, as every 4xx has."""
+    body = json.dumps({"error": problem, "problems": [problem], "status": status}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 401,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b"Bearer"),
+                *headers,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_unauthorised(send: Send, problem: str) -> None:
+    """A 401 JSON answer asking for a Bearer token."""
+    await send_problem(send, 401, problem, [(b"www-authenticate", b"Bearer")])

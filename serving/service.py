@@ -16,7 +16,8 @@ processes, each with its own copy of the model: an integer or ``cpu_count``; def
 ``CHURNLENS_DATABASE_URL`` (the score store read by ``/score_accounts`` and the CSM page),
 ``CHURNLENS_API_KEY`` (when set, every route but health needs ``Authorization: Bearer <key>``; the
 CSM page at ``/ui`` also accepts the session cookie of its login form, see
-:mod:`churnlens.serving.ui.auth`).
+:mod:`churnlens.serving.ui.auth`), ``CHURNLENS_RATE_LIMIT`` (requests per client, default ``100/s``)
+and ``CHURNLENS_MAX_BODY_BYTES`` (default 8 MiB; 413 above it), see :mod:`churnlens.serving.limits`.
 
 ``/ui`` is the CSM page (:mod:`churnlens.serving.ui`): the book of accounts ranked by ARR at risk,
 read from the score store.
@@ -52,6 +53,7 @@ from ..store import ScoreStore, open_store
 from .asgi import ASGIApp, Message, Receive, Scope, Send, send_unauthorised
 from .bento import packed_model
 from .explain import LANGS
+from .limits import BodySizeLimit, RateLimit
 from .playbooks import Catalog, load_catalog
 from .schemas import (
     DEFAULT_MAX_ACCOUNTS,
@@ -472,5 +474,8 @@ class ChurnService:
 
 
 # mypy sees the decorated class, not the bentoml.Service object the decorator returns.
+# The first added is the outermost: size and rate limits answer before anything else runs.
+cast(Any, ChurnService).add_asgi_middleware(BodySizeLimit)
+cast(Any, ChurnService).add_asgi_middleware(RateLimit)
 cast(Any, ChurnService).add_asgi_middleware(ClientErrorBodies)
 cast(Any, ChurnService).add_asgi_middleware(ApiKeyAuth)
