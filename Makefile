@@ -16,7 +16,7 @@ SCALE_ARGS ?=
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export BENTOML_DO_NOT_TRACK ?= true
 
-.PHONY: help setup demo test lint typecheck unit bench bento clean
+.PHONY: help setup demo test lint typecheck unit audit bench bento clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -58,7 +58,10 @@ unit: export JAVA_HOME ?= $(shell j=$$(command -v java) && dirname "$$(dirname "
 unit: setup ## Run the test suite only (no lint)
 	$(RUN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-test: lint unit ## Install, lint, type-check and run every test (slow ones included)
+test: lint audit unit ## Install, lint, type-check, audit the lock and run every test (slow ones included)
+
+audit: setup ## Known vulnerabilities in uv.lock (pip-audit; says so when the advisory service is unreachable)
+	$(RUN)/python .ci/audit.py --uv $(UV)
 
 bench: setup ## Benchmarks: each figure beside a baseline measured in the same run
 	$(RUN)/python bench/run.py
