@@ -55,6 +55,7 @@ from .bento import packed_model
 from .explain import LANGS
 from .limits import BodySizeLimit, RateLimit
 from .playbooks import Catalog, load_catalog
+from .redact import redact_access_log
 from .schemas import (
     DEFAULT_MAX_ACCOUNTS,
     ModelInfo,
@@ -475,6 +476,7 @@ class ChurnService:
 
 # mypy sees the decorated class, not the bentoml.Service object the decorator returns.
 # The first added is the outermost: size and rate limits answer before anything else runs.
+redact_access_log()  # in every worker: it imports this module
 cast(Any, ChurnService).add_asgi_middleware(BodySizeLimit)
 cast(Any, ChurnService).add_asgi_middleware(RateLimit)
 cast(Any, ChurnService).add_asgi_middleware(ClientErrorBodies)
