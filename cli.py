@@ -116,6 +116,18 @@ def _load(data: Path, config: Path | None, as_of: str | None) -> Any:
     return tables
 
 
+def _check_data(data: Path, cfg: Any, day: date | None) -> None:
+    """Before a long run: stop on fatal data problems (exit 2), list what will be repaired.
+
+    ``train`` loads the data again inside the pipeline, which does not hand its report back.
+    """
+    from .features.contract import validate as run_validate
+
+    report = run_validate(data, cfg, day)
+    report.raise_if_fatal()
+    _print_repairs(report)
+
+
 def _print_repairs(report: Any) -> None:
     repaired = [p for p in report.problems if p.severity != "fatal"]
     if repaired:
@@ -411,6 +423,8 @@ def train(
 
         cfg = load_config(config, data)
         t0 = time.perf_counter()
+        day = _parse_date(as_of)
+        _check_data(data, cfg, day)
 
         def progress(msg: str) -> None:
             console.print(f"[dim]{time.perf_counter() - t0:6.1f}s[/] {msg}", highlight=False)
@@ -418,7 +432,7 @@ def train(
         result = run_train(
             data,
             cfg,
-            _parse_date(as_of),
+            day,
             progress=progress,
             engine="spark" if engine is Engine.spark else "duckdb",
             spark_master=spark_master,

@@ -13,6 +13,12 @@ Repaired (reported with a count, then handled):
 - missing id, unparseable or missing required timestamp: row dropped;
 - unparseable optional timestamp or number, NaN/inf, negative number, NPS outside 0-10: set missing;
 - negative ``quantity``: row dropped;
+- absurd number (above a plausibility limit, e.g. ``quantity`` > 1e9, ``arr`` > 1e12): set
+  missing (``quantity``: row dropped);
+- text longer than 1,000 characters: truncated; an id longer than 256 characters: row dropped;
+- bytes that are not UTF-8 in a CSV file: replaced with U+FFFD (re-export as UTF-8);
+- a row repeated exactly: one kept (``usage_events``: kept and reported, two identical events
+  can be real);
 - duplicate ``account_id`` with identical rows: one kept; duplicate ``ticket_id``: first kept;
 - row for an unknown account, row dated before the account's ``created_at``: dropped
   (a contract dated before ``created_at`` is moved to ``created_at`` instead);
@@ -21,7 +27,11 @@ Repaired (reported with a count, then handled):
 - several churn events for one account: the first one is used;
 - unknown ``touch_tier`` / ``billing_period`` / ``direction`` value: set missing.
 
-Info: rows dated after ``--as-of`` are ignored (the same directory serves history and today).
+Info: rows dated after ``--as-of`` are ignored (the same directory serves history and today);
+an optional table with a header and no rows means "none" for every account; account ids and text
+starting with ``= + - @`` are reported (CSV exports neutralise them, see :mod:`.io`).
+
+A 0-byte file and an ``accounts`` table without usable rows are fatal.
 
 Timestamps are parsed as ISO 8601 (offsets are converted) and kept as naive UTC. ``as_of`` is a
 date: data up to the end of that day is seen, anything later is ignored.
@@ -42,6 +52,7 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import DataContractError
+from .io import FORMULA_START
 from .schema import BILLING_PERIODS, FILE_SUFFIXES, TABLE_NAMES, TABLES, TableSpec
 
 log = logging.getLogger(__name__)
@@ -53,6 +64,11 @@ _MAX_EXAMPLES = 3
 _FORMAT_CHECKS = frozenset(
     {"unparseable_timestamp", "missing_timestamp", "missing_id", "not_a_number", "not_a_bool"}
 )
+MAX_TEXT = 1_000  # characters kept of a text value
+MAX_ID = 256  # characters of an id; longer ones are not ids
+# Above these a value is an export error, not a fact (a row holding a billion events, ...).
+ABSURD_ABOVE: dict[str, float] = {"quantity": 1e9, "seats": 1e8, "arr": 1e12}
+ABSURD_DEFAULT = 1e12
 
 
 @dataclass
@@ -195,19 +211,36 @@ def read_data_dir(data_dir: Path, report: ValidationReport) -> dict[str, pd.Data
         try:
             frames[table] = read_table_file(files[0])
         except pd.errors.EmptyDataError:
-            report.add(Problem(table, None, "empty_file", "fatal", 0, f"{files[0].name} is empty"))
-        except UnicodeDecodeError as err:
             report.add(
                 Problem(
                     table,
                     None,
-                    "encoding",
+                    "empty_file",
                     "fatal",
                     0,
-                    f"{files[0].name} is not UTF-8 (byte {err.start}: {err.reason}); "
-                    "re-export it as UTF-8",
+                    f"{files[0].name} is empty (0 bytes, not even a header row): re-export it"
+                    + (
+                        ""
+                        if table == "accounts"
+                        else "; write just the header if there are none, or remove the file if "
+                        "the source is unknown"
+                    ),
                 )
             )
+        except UnicodeDecodeError:
+            try:
+                frames[table] = _read_replacing_bad_bytes(files[0], table, report)
+            except Exception as err:  # any reader failure is reported, not raised
+                report.add(
+                    Problem(
+                        table,
+                        None,
+                        "unreadable",
+                        "fatal",
+                        0,
+                        f"could not read {files[0].name}: {type(err).__name__}: {err}",
+                    )
+                )
         except Exception as err:  # any reader failure is reported, not raised
             report.add(
                 Problem(
@@ -220,6 +253,35 @@ def read_data_dir(data_dir: Path, report: ValidationReport) -> dict[str, pd.Data
                 )
             )
     return frames
+
+
+def _read_replacing_bad_bytes(path: Path, table: str, report: ValidationReport) -> pd.DataFrame:
+    """Read a CSV that is not valid UTF-8, bad bytes as U+FFFD, reporting them by column and row."""
+    df = pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=True,
+        na_values=[""],
+        encoding="utf-8",
+        encoding_errors="replace",
+    )
+    for col in df.columns:
+        s = df[col]
+        bad = s.notna() & s.astype(str).str.contains("\ufffd", regex=False)
+        if bad.any():
+            report.add(
+                Problem(
+                    table,
+                    str(col),
+                    "not_utf8",
+                    "repaired",
+                    int(bad.sum()),
+                    f"{path.name} is not UTF-8 here (Windows-1252 / Latin-1?): bad bytes replaced "
+                    "with U+FFFD; re-export the file as UTF-8",
+                    _examples(bad[bad].index, s),
+                )
+            )
+    return df
 
 
 # --------------------------------------------------------------------------------------- coercion
@@ -340,8 +402,18 @@ class _TableCleaner:
                 self.problem(
                     col.name, "missing_id", "repaired", missing, f"missing {col.name}; rows dropped"
                 )
+                long = present & (val.str.len() > MAX_ID)
+                self.problem(
+                    col.name,
+                    "too_long",
+                    "repaired",
+                    long,
+                    f"longer than {MAX_ID} characters, not an id; rows dropped",
+                    val,
+                )
+                self.formula_like(col.name, val.where(present & ~long))
                 self.df = self.df.assign(**{col.name: val.astype(str)})
-                self.drop(missing)
+                self.drop(missing | long)
             elif col.kind in ("timestamp", "date"):
                 val = parse_timestamps(raw)
                 bad = present & val.isna()
@@ -398,7 +470,23 @@ class _TableCleaner:
                     self.problem(
                         col.name, "negative", "repaired", neg, "negative value; set to missing", raw
                     )
-                    self.df = self.df.assign(**{col.name: num.mask(neg)})
+                    num = num.mask(neg)
+                    self.df = self.df.assign(**{col.name: num})
+                limit = ABSURD_ABOVE.get(col.name, ABSURD_DEFAULT)
+                big = num.loc[self.df.index] > limit
+                gone = "rows dropped" if col.kind == "count" else "set to missing"
+                self.problem(
+                    col.name,
+                    "absurd",
+                    "repaired",
+                    big,
+                    f"above {limit:g}, not plausible; {gone}",
+                    raw,
+                )
+                if col.kind == "count":
+                    self.drop(big)
+                else:
+                    self.df = self.df.assign(**{col.name: num.mask(num > limit)})
             elif col.kind == "bool":
                 val = _parse_bool(raw)
                 bad = present & val.isna()
@@ -407,8 +495,34 @@ class _TableCleaner:
                 )
                 self.df = self.df.assign(**{col.name: val})
             else:
-                self.df = self.df.assign(**{col.name: _stripped(raw).where(present)})
+                val = _stripped(raw).where(present)
+                long = val.str.len() > MAX_TEXT
+                self.problem(
+                    col.name,
+                    "too_long",
+                    "repaired",
+                    long,
+                    f"text longer than {MAX_TEXT:,} characters; truncated",
+                    val,
+                )
+                self.formula_like(col.name, val)
+                self.df = self.df.assign(**{col.name: val.where(~long, val.str.slice(0, MAX_TEXT))})
         return self.df
+
+    def formula_like(self, column: str, values: pd.Series) -> None:
+        """Report account text a spreadsheet would run as a formula (kept; exports neutralise)."""
+        if self.spec.name != "accounts":
+            return
+        hit = values.str.startswith(FORMULA_START).fillna(False).astype(bool)
+        self.problem(
+            column,
+            "formula_like",
+            "info",
+            hit,
+            "starts with = + - or @ like a spreadsheet formula; kept as text, CSV exports "
+            "prefix it with ' so a spreadsheet does not run it",
+            values,
+        )
 
 
 def _normalise_tier(s: pd.Series) -> pd.Series:
@@ -504,6 +618,23 @@ def _unknown_and_early(
         )
         df = df.loc[~early]
     return df
+
+
+def _duplicate_rows(table: str, df: pd.DataFrame, c: _TableCleaner) -> pd.DataFrame:
+    c.df = df
+    dup = df.duplicated(keep="first")
+    if table == "usage_events":  # two identical events can both have happened
+        c.problem(
+            None,
+            "duplicate_row",
+            "info",
+            dup,
+            "row repeats another row exactly; kept (counted twice): de-duplicate the export if "
+            "these are copies, or add a quantity column",
+        )
+        return df
+    c.problem(None, "duplicate_row", "repaired", dup, "row repeats another row exactly; one kept")
+    return df.loc[~dup]
 
 
 def _table_specific(table: str, df: pd.DataFrame, c: _TableCleaner) -> pd.DataFrame:
@@ -693,8 +824,24 @@ def tables_from_frames(
                 )
             )
             continue
+        if df.empty:
+            report.add(
+                Problem(
+                    table,
+                    None,
+                    "empty_table",
+                    "fatal" if table == "accounts" else "info",
+                    0,
+                    "no accounts: the file has a header but no rows"
+                    if table == "accounts"
+                    else "a header but no rows: every account has none (remove the file if the "
+                    "source is unknown rather than empty)",
+                )
+            )
         cleaner = _TableCleaner(spec, df, report, config.validation.max_invalid_fraction)
         df = cleaner.coerce()
+        if table != "accounts":
+            df = _duplicate_rows(table, df, cleaner)
         if table == "accounts":
             # Conflicting duplicates are reported as fatal; keep the first so the rest of the
             # data can still be checked (validate reports everything at once).
@@ -709,6 +856,21 @@ def tables_from_frames(
     c = _TableCleaner(TABLES["accounts"], accounts, report, config.validation.max_invalid_fraction)
     accounts = _cut(accounts, "accounts", "created_at", as_of, now, c)
     out["accounts"] = accounts
+    if accounts.empty:
+        if not report.fatal:
+            report.add(
+                Problem(
+                    "accounts",
+                    "created_at",
+                    "empty_table",
+                    "fatal",
+                    0,
+                    f"none of the {report.rows_read['accounts']:,} account rows is usable"
+                    + (f" at --as-of {as_of}" if as_of is not None else "")
+                    + " (see the problems above)",
+                )
+            )
+        report.raise_if_fatal()  # nothing can be checked against no accounts
     for table in TABLE_NAMES[1:]:
         if table not in out:
             continue

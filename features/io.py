@@ -1,4 +1,9 @@
-"""Writing frames to files atomically: a reader never sees a half-written output."""
+"""Writing frames to files atomically: a reader never sees a half-written output.
+
+CSV outputs are opened in spreadsheets: a text cell starting with ``= + - @`` (or a tab / carriage
+return) gets a leading ``'`` so it is shown, never run as a formula (OWASP "CSV injection").
+Parquet keeps the values as they are.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,25 @@ import pandas as pd
 from ..errors import ChurnlensError
 
 OUTPUT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell a spreadsheet would run as a formula prefixed by ``'``."""
+    out = df
+    for col in df.columns:
+        s = df[col]
+        if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
+            continue
+        try:
+            values = pd.unique(s.dropna())
+        except TypeError:  # unhashable cells (lists, dicts) are not text
+            continue
+        bad = [v for v in values if isinstance(v, str) and v.startswith(FORMULA_START)]
+        if bad:
+            hit = s.isin(bad)
+            out = out.assign(**{col: s.astype(object).where(~hit, "'" + s[hit].astype(str))})
+    return out
 
 
 def check_output_path(path: Path) -> None:
@@ -34,7 +58,7 @@ def write_frame(df: pd.DataFrame, path: Path) -> None:
         if path.name.endswith(".parquet"):
             df.to_parquet(tmp, index=False)
         else:
-            df.to_csv(
+            neutralise_formulas(df).to_csv(
                 tmp,
                 index=False,
                 compression="gzip" if path.name.endswith(".gz") else None,
