@@ -254,20 +254,32 @@ def field_path(loc: Iterable[int | str]) -> str:
     return out
 
 
+# Errors of the whole body whose message names its own field paths (see PredictRequest).
+PATHS_IN_MESSAGE = frozenset({"inconsistent", "value_error", "assertion_error"})
+
+
 def describe_errors(errors: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One ``path: problem`` line per Pydantic error (``exc.errors()`` or BentoML's ``detail``)."""
+    """One ``path: problem`` line per Pydantic error (``exc.errors()`` or BentoML's ``detail``).
+
+    An error of the whole body (invalid JSON, not an object) is named ``body``.
+    """
     lines = []
     for e in errors:
-        path = field_path(e.get("loc", ()))
+        kind = e.get("type")
+        path = field_path(e.get("loc", ())) or ("" if kind in PATHS_IN_MESSAGE else "body")
         msg = str(e.get("msg", "invalid"))
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        kind = e.get("type")
         ctx = e.get("ctx") or {}
         if kind == "missing":
             msg = "required field is missing"
         elif kind == "greater_than_equal":
             msg = f"must be >= {ctx.get('ge', 0)}, got {e.get('input')}"
         elif kind == "finite_number":
-            msg = f"must be a finite number (send null for unknown), got {e.get('input')}"
+            # JSON has no NaN/Infinity: BentoML's error detail shows such an input as null.
+            got = e.get("input")
+            msg = (
+                "must be a finite number (send null for unknown), got "
+                f"{'NaN or Infinity' if got is None else got}"
+            )
         lines.append(f"{path}: {msg}" if path else msg)
     return lines

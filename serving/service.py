@@ -249,15 +249,29 @@ def quiet_client_errors() -> None:
         logger.addFilter(QuietClientErrors())
 
 
-def client_error_body(status: int, body: bytes) -> bytes | None:
-    """BentoML's 4xx body rewritten as ``{"error", "problems"}``; None to leave it alone."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
+def client_error_body(
+    status: int, body: bytes, where: str = "", *, plain: bool = False
+) -> bytes | None:
+    """BentoML's 4xx body rewritten as ``{"error", "problems"}``; None to leave it alone.
+
+    ``where`` (``"PUT /model"``) names the route in a problem that has no field (an unknown
+    route, a method not allowed); ``plain``: the body is text (Starlette's ``Not Found``).
+    """
+    route = where[:200] + ": " if where else ""
     problems: list[str] = []
+    if plain:
+        text = body[:500].decode("utf-8", "replace").strip()
+        problems = [route + (text or HTTPStatus(status).phrase)]
+        doc: Any = None
+    else:
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return None
     if isinstance(doc, dict) and isinstance(doc.get("detail"), list):
         problems = describe_errors([d for d in doc["detail"] if isinstance(d, dict)])
+    elif isinstance(doc, dict) and isinstance(doc.get("detail"), str):  # FastAPI's 404/405
+        problems = [route + doc["detail"]]
     elif isinstance(doc, list):  # BentoMLException: [{"error": "..."}]
         problems = [str(d["error"]) for d in doc if isinstance(d, dict) and "error" in d]
     elif isinstance(doc, dict) and isinstance(doc.get("error"), str) and "problems" not in doc:
@@ -270,7 +284,11 @@ def client_error_body(status: int, body: bytes) -> bytes | None:
 
 
 class ClientErrorBodies:
-    """ASGI middleware: every 4xx JSON answer names the field and the problem the same way."""
+    """ASGI middleware: every 4xx JSON answer names the field and the problem the same way.
+
+    A 4xx in plain text outside the CSM page (BentoML's ``Not Found``, ``Method Not Allowed``)
+    becomes the same JSON, naming the method and path.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -281,13 +299,19 @@ class ClientErrorBodies:
             await self.app(scope, receive, send)
             return
         start: Message | None = None
+        plain = False
         chunks: list[bytes] = []
+        path = str(scope.get("path", ""))
+        where = f"{scope.get('method', '')} {path}"
 
         async def wrapped(message: Message) -> None:
-            nonlocal start
+            nonlocal start, plain
             if message["type"] == "http.response.start":
                 ctype = dict(message.get("headers") or []).get(b"content-type", b"")
-                if 400 <= message["status"] < 500 and ctype.startswith(b"application/json"):
+                plain = ctype.startswith(b"text/plain") and not is_ui_path(path)
+                if 400 <= message["status"] < 500 and (
+                    ctype.startswith(b"application/json") or plain
+                ):
                     start = message
                     return
                 await send(message)
@@ -299,12 +323,12 @@ class ClientErrorBodies:
             if message.get("more_body", False):
                 return
             body = b"".join(chunks)
-            new = client_error_body(start["status"], body)
+            new = client_error_body(start["status"], body, where, plain=plain)
+            rewritten = {b"content-length"} | ({b"content-type"} if new is not None else set())
+            headers = [(k, v) for k, v in start.get("headers") or [] if k.lower() not in rewritten]
             if new is not None:
                 body = new
-            headers = [
-                (k, v) for k, v in start.get("headers") or [] if k.lower() != b"content-length"
-            ]
+                headers.append((b"content-type", b"application/json"))
             headers.append((b"content-length", str(len(body)).encode()))
             await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -371,7 +395,7 @@ def worker_count(value: str | None) -> int | str:
     raw = (value or "1").strip()
     if raw == "cpu_count":
         return raw
-    if raw.isdigit() and int(raw) > 0:
+    if raw.isdecimal() and int(raw) > 0:  # not isdigit: int("²") raises
         return int(raw)
     raise ChurnlensError(f"{WORKERS_ENV}: expected a positive integer or cpu_count, got {raw!r}")
 

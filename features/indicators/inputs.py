@@ -363,6 +363,8 @@ def _monthly_flag(value: object) -> float:
     if not isinstance(value, str):
         return math.nan
     term = normalise_billing_period(pd.Series([value])).iloc[0]
+    if pd.isna(term):  # an unknown spelling is <NA>: comparing it would raise
+        return math.nan
     return 1.0 if term == "monthly" else 0.0 if term == "annual" else math.nan
 
 

@@ -213,7 +213,11 @@ def build_ui_app(store: ScoreStore | None = None, *, cache: bool = True) -> Fast
             next_query=f.query(page=page + 1) if stop < len(view) else None,
         )
 
-    @app.get("/export.csv")
+    @app.get(
+        "/export.csv",
+        response_class=Response,  # the spec says CSV, not FastAPI's default JSON
+        responses={200: {"description": "The filtered book as CSV", "content": {"text/csv": {}}}},
+    )
     def export_csv(request: Request) -> Response:
         try:
             f = Filters.parse(request.query_params)

@@ -53,7 +53,7 @@ def valid_session(key: str, token: str | None, now: float | None = None) -> bool
     if not token:
         return False
     expires, _, _sig = token.partition(".")
-    if not expires.isdigit() or len(expires) > 12:
+    if not (expires.isascii() and expires.isdigit()) or len(expires) > 12:  # int("²") raises
         return False
     if int(expires) < (now if now is not None else time.time()):
         return False

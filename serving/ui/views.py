@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from ...features.io import FORMULA_START
 from ...store import RiskPoint, ScoreDetails, ScoreSummary, StoredScore
 from .charts import bar_chart, sparkline
 from .i18n import UI_LANGS, Lang, text
@@ -56,7 +57,6 @@ CSV_COLUMNS: tuple[str, ...] = (
     "play_owner",
     "play_due",
 )
-CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class BadFilter(ValueError):
@@ -94,7 +94,7 @@ class Filters:
         if lang not in UI_LANGS:
             raise BadFilter(f"lang: expected one of {', '.join(UI_LANGS)}, got {lang!r}")
         raw_page = opt("page") or "1"
-        if not raw_page.isdigit() or int(raw_page) < 1:
+        if not raw_page.isdecimal() or int(raw_page) < 1:  # not isdigit: int("²") raises
             raise BadFilter(f"page: expected a positive whole number, got {raw_page!r}")
         return cls(
             csm=opt("csm"),
@@ -473,7 +473,7 @@ def csv_cell(value: object) -> str:
     if isinstance(value, float):
         return "" if not math.isfinite(value) else repr(round(value, 6))
     s = str(value)
-    return "'" + s if s.startswith(CSV_FORMULA_START) else s
+    return "'" + s if s.startswith(FORMULA_START) else s
 
 
 def portfolio_csv(
