@@ -18,6 +18,29 @@ for _var in ("BENTOML_DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")
     os.environ.setdefault(_var, "true")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` keep each ``xdist_group`` on one worker again.
+
+    pytest-xdist 3.8 tags a grouped test by setting ``item._nodeid``, which pytest 9.2 no longer
+    reads (the node id comes from ``item._id``), so groups were spread over both workers and
+    each built its module fixtures (a trained model, a server) twice. Same tag, set where it counts.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodes import coerce_node_id
+
+    for item in items:
+        names = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        if names and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]
+
+
 def make_tables(
     frames: dict[str, pd.DataFrame], as_of: date | None = None, config: Config | None = None
 ) -> Tables:
