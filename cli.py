@@ -116,16 +116,22 @@ def _load(data: Path, config: Path | None, as_of: str | None) -> Any:
     return tables
 
 
-def _check_data(data: Path, cfg: Any, day: date | None) -> None:
+def _check_data(data: Path, cfg: Any, day: date | None, engine: Engine) -> Any:
     """Before a long run: stop on fatal data problems (exit 2), list what will be repaired.
 
-    ``train`` loads the data again inside the pipeline, which does not hand its report back.
+    Returns the loaded tables for the DuckDB pipeline to use (the Spark one reads the files).
     """
+    from .features.contract import load_tables
     from .features.contract import validate as run_validate
 
-    report = run_validate(data, cfg, day)
-    report.raise_if_fatal()
-    _print_repairs(report)
+    if engine is Engine.spark:
+        report = run_validate(data, cfg, day)
+        report.raise_if_fatal()
+        _print_repairs(report)
+        return None
+    tables = load_tables(data, cfg, day)
+    _print_repairs(tables.report)
+    return tables
 
 
 def _print_repairs(report: Any) -> None:
@@ -424,7 +430,7 @@ def train(
         cfg = load_config(config, data)
         t0 = time.perf_counter()
         day = _parse_date(as_of)
-        _check_data(data, cfg, day)
+        tables = _check_data(data, cfg, day, engine)
 
         def progress(msg: str) -> None:
             console.print(f"[dim]{time.perf_counter() - t0:6.1f}s[/] {msg}", highlight=False)
@@ -436,6 +442,7 @@ def train(
             progress=progress,
             engine="spark" if engine is Engine.spark else "duckdb",
             spark_master=spark_master,
+            tables=tables,
         )
         _print_metrics(result.metrics, result.windows)
         console.print(
@@ -620,31 +627,118 @@ def _store_scores(
     out: Path,
     details: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    """Append a run to the score store; on failure say the file was written, and exit 2."""
-    from .errors import StoreError
-    from .store import account_details, open_store
+    """Append a run to the score store, retrying while the database does not answer.
 
-    try:
-        with open_store(db) as store:
-            run_id = store.append_scores(
-                rows,
-                as_of=as_of,
-                model_version=model_version,
-                source="cli",
-                lang=lang,
-                accounts=account_details(alive),
-                data_digest=digest,
-                details=details,
+    When it still fails, everything needed to store the run later is kept beside ``out``
+    (:func:`churnlens.store.pending.write_pending`) and the error says how to import it; exit 2.
+    """
+    from datetime import UTC, datetime
+
+    from .errors import StoreError
+    from .store import account_details, display_url, open_store
+    from .store.db import StoreUnavailable, database_url
+    from .store.pending import pending_path, write_pending
+
+    accounts = account_details(alive)
+    scored_at = datetime.now(UTC)
+    tries = _store_retries()
+    for attempt in range(tries + 1):
+        try:
+            with open_store(db) as store:
+                run_id = store.append_scores(
+                    rows,
+                    as_of=as_of,
+                    model_version=model_version,
+                    source="cli",
+                    lang=lang,
+                    accounts=accounts,
+                    data_digest=digest,
+                    scored_at=scored_at,
+                    details=details,
+                )
+                url = store.url
+            break
+        except StoreUnavailable as err:
+            if attempt < tries:
+                wait = STORE_BACKOFF_S * 2**attempt
+                console.print(
+                    f"[yellow]score store unavailable[/] ({escape(str(err))}); "
+                    f"retry {attempt + 1}/{tries} in {wait:.1f}s",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                time.sleep(wait)
+                continue
+            pending = write_pending(
+                pending_path(out),
+                {
+                    "rows": rows,
+                    "as_of": as_of,
+                    "model_version": model_version,
+                    "source": "cli",
+                    "lang": lang,
+                    "accounts": accounts,
+                    "data_digest": digest,
+                    "scored_at": scored_at,
+                    "details": details,
+                },
             )
-            url = store.url
-    except StoreError as err:
-        raise StoreError(
-            f"{err}. The scores were written to {out} but not stored "
-            "(fix the store or pass --no-store)"
-        ) from None
+            shown = display_url(database_url(db))
+            raise StoreError(
+                f"{err} (gave up after {tries + 1} attempts). The scores were written to {out} "
+                f"but not stored; the run is kept in {pending}: once the database answers, store "
+                f"it with `churnlens store-import --file {pending} --db {shown}` (or pass "
+                "--no-store)"
+            ) from None
+        except StoreError as err:
+            raise StoreError(
+                f"{err}. The scores were written to {out} but not stored "
+                "(fix the store or pass --no-store)"
+            ) from None
     console.print(
         f"stored as run {run_id} ({len(rows):,} accounts) in {url}", highlight=False, soft_wrap=True
     )
+
+
+STORE_RETRIES_ENV = "CHURNLENS_STORE_RETRIES"
+STORE_BACKOFF_S = 0.5
+
+
+def _store_retries() -> int:
+    raw = os.environ.get(STORE_RETRIES_ENV, "3").strip()
+    if not raw.isdigit():
+        raise ChurnlensError(f"{STORE_RETRIES_ENV}: expected a whole number, got {raw!r}")
+    return int(raw)
+
+
+@app.command("store-import")
+def store_import(
+    file: Annotated[
+        Path,
+        typer.Option("--file", help="A <scores>.pending-store.json left by `churnlens score`."),
+    ],
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Score store URL (default: $CHURNLENS_DATABASE_URL, else "
+            "sqlite:///churnlens.db in the working directory).",
+        ),
+    ] = None,
+) -> None:
+    """Store a scoring run that `churnlens score` could not store (the file is then deleted)."""
+
+    def go() -> None:
+        from .store.pending import import_pending
+
+        run_id, n, url = import_pending(file, db)
+        console.print(
+            f"stored as run {run_id} ({n:,} accounts) in {url}; removed {file}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    _run(go)
 
 
 def _print_scores(rows: list[dict[str, Any]], top: int) -> None:

@@ -32,6 +32,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import threading
 from http import HTTPStatus
 from pathlib import Path
@@ -50,7 +51,7 @@ from ..features.indicators import compute_indicators
 from ..features.schema import TIMELINE_COLUMNS
 from ..model import ChurnModel
 from ..store import ScoreStore, open_store
-from .asgi import ASGIApp, Message, Receive, Scope, Send, send_unauthorised
+from .asgi import ASGIApp, Message, Receive, Scope, Send, send_problem, send_unauthorised
 from .bento import packed_model
 from .explain import LANGS
 from .limits import BodySizeLimit, RateLimit
@@ -388,6 +389,8 @@ info_app = FastAPI(title="churnlens model info")
 
 
 WORKERS_ENV = "CHURNLENS_WORKERS"
+MODEL_RETRY_ENV = "CHURNLENS_MODEL_RETRY_MAX_S"
+DEFAULT_MODEL_RETRY_MAX_S = 60.0
 
 
 def worker_count(value: str | None) -> int | str:
@@ -398,6 +401,86 @@ def worker_count(value: str | None) -> int | str:
     if raw.isdecimal() and int(raw) > 0:  # not isdigit: int("²") raises
         return int(raw)
     raise ChurnlensError(f"{WORKERS_ENV}: expected a positive integer or cpu_count, got {raw!r}")
+
+
+def model_load_problem(uri: str | None, name: str, err: BaseException) -> str:
+    """One line: which model could not be loaded and why."""
+    shown = uri or f"models:/{name}@champion"
+    cause = " ".join(str(err).split())[:500] or type(err).__name__
+    text = f"{MODEL_URI_ENV}={shown}: cannot load the model ({type(err).__name__}: {cause})"
+    return re.sub(r"(//[^/:@\s]+:)[^/@\s]*@", r"\1***@", text)  # no database password
+
+
+def retry_max_seconds(value: str | None) -> float:
+    """The longest wait between two attempts to load the model (``CHURNLENS_MODEL_RETRY_MAX_S``)."""
+    try:
+        return max(0.1, float(value)) if value else DEFAULT_MODEL_RETRY_MAX_S
+    except ValueError:
+        raise ChurnlensError(f"{MODEL_RETRY_ENV}: expected seconds, got {value!r}") from None
+
+
+class ModelState:
+    """Why this worker has no model (None once loaded), for :class:`ModelUnavailable`."""
+
+    problem: str | None = None
+
+
+MODEL_STATE = ModelState()
+MODEL_PATHS = frozenset({"/predict", "/model"})
+
+
+class ModelUnavailable:
+    """ASGI middleware: 503 naming the problem on model routes while the model is not loaded.
+
+    BentoML replaces the body of every 5xx raised by an API with a generic sentence; this answers
+    before it, as ``{"error", "problems", "status"}`` with ``Retry-After``. Added innermost, so the
+    API key is checked first.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass through unless a model route is asked for while the model is missing."""
+        problem = MODEL_STATE.problem
+        if problem is None or scope["type"] != "http" or scope.get("path") not in MODEL_PATHS:
+            await self.app(scope, receive, send)
+            return
+        await send_problem(send, 503, f"model not loaded: {problem}", [(b"retry-after", b"5")])
+
+
+def retry_model_load(
+    service: Any, uri: str | None, name: str, max_delay: float, stop: threading.Event
+) -> threading.Thread:
+    """Load the model in a daemon thread, with backoff (1 s doubling up to ``max_delay``).
+
+    Sets ``service.model_version`` and then ``service.churn_model`` (readiness) once it loads;
+    logs a line when the cause of the failure changes, not at every attempt.
+    """
+
+    def run() -> None:
+        delay = min(1.0, max_delay)
+        last = service.model_problem
+        while not stop.wait(delay):
+            try:
+                model, version = load_served_model(uri, name)
+            except Exception as err:  # any failure: keep serving /livez, try again later
+                problem = model_load_problem(uri, name, err)
+                if problem != last:
+                    log.error("%s; retrying every %.0f s at most", problem, max_delay)
+                    last = problem
+                service.model_problem = MODEL_STATE.problem = problem
+                delay = min(delay * 2, max_delay)
+                continue
+            service.model_version = version
+            service.model_problem = MODEL_STATE.problem = None
+            service.churn_model = model
+            log.info("serving %s (%d features); ready", version, len(model.features))
+            return
+
+    thread = threading.Thread(target=run, name="churnlens-model-loader", daemon=True)
+    thread.start()
+    return thread
 
 
 @bentoml.service(
@@ -429,15 +512,31 @@ class ChurnService:
         self.store_lock = threading.Lock()
         # Once per worker: the model packed in the bento when serving one (no MLflow needed),
         # else CHURNLENS_MODEL_URI / the MLflow champion (serving from source).
+        # A model that cannot be loaded does not stop the worker (a crash loop would take /livez
+        # and the logs down with it): /readyz stays false, /predict answers 503 naming the
+        # problem, and loading is retried in the background until the model appears.
+        self.model_version = ""
+        self.model_problem: str | None = None
+        self.loader_stop = threading.Event()
         packed = packed_model(cast(Any, ChurnService).bento)
         if packed is not None:
             if os.environ.get(MODEL_URI_ENV):
                 log.warning("%s ignored: serving the model packed in the bento", MODEL_URI_ENV)
             self.churn_model, self.model_version = packed
         else:
-            self.churn_model, self.model_version = load_served_model(
-                os.environ.get(MODEL_URI_ENV), self.cfg.registry.model_name
-            )
+            uri, name = os.environ.get(MODEL_URI_ENV), self.cfg.registry.model_name
+            max_delay = retry_max_seconds(os.environ.get(MODEL_RETRY_ENV))
+            try:
+                model, self.model_version = load_served_model(uri, name)
+                self.churn_model = model
+            except Exception as err:  # logged on one line; the service stays up, not ready
+                self.model_problem = MODEL_STATE.problem = model_load_problem(uri, name, err)
+                log.error(
+                    "%s; /readyz stays 503 and loading is retried in the background",
+                    self.model_problem,
+                )
+                retry_model_load(self, uri, name, max_delay, self.loader_stop)
+                return
         log.info("serving %s (%d features)", self.model_version, len(self.churn_model.features))
 
     def __is_ready__(self) -> bool:
@@ -445,9 +544,13 @@ class ChurnService:
         return self.churn_model is not None
 
     def _model(self) -> ChurnModel:
-        if self.churn_model is None:
-            raise BentoMLException("model not loaded", error_code=HTTPStatus.SERVICE_UNAVAILABLE)
-        return self.churn_model
+        model = self.churn_model
+        if model is None:
+            raise BentoMLException(
+                f"model not loaded: {self.model_problem or 'loading'}",
+                error_code=HTTPStatus.SERVICE_UNAVAILABLE,
+            )
+        return model
 
     @bentoml.api(route="/predict")
     def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> PredictResponse:
@@ -505,3 +608,4 @@ cast(Any, ChurnService).add_asgi_middleware(BodySizeLimit)
 cast(Any, ChurnService).add_asgi_middleware(RateLimit)
 cast(Any, ChurnService).add_asgi_middleware(ClientErrorBodies)
 cast(Any, ChurnService).add_asgi_middleware(ApiKeyAuth)
+cast(Any, ChurnService).add_asgi_middleware(ModelUnavailable)  # innermost: after the API key

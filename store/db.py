@@ -22,7 +22,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from ..errors import StoreError
 from .schema import VERSION_TABLE
@@ -31,12 +37,24 @@ ENV_VAR = "CHURNLENS_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///churnlens.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_TIMEOUT_S = 30.0
+PG_CONNECT_TIMEOUT_S = 10
 
 # pg_advisory_xact_lock key: the first 8 bytes of sha256(b"churnlens.store.migrations"), signed.
 PG_LOCK_KEY = -0x15DB_9A1B_A741_5992
 _IMMEDIATE = "churnlens_sqlite_immediate"
 # Alembic keeps its running context in module globals: one upgrade at a time per process.
 _MIGRATE_LOCK = threading.Lock()
+
+
+class StoreUnavailable(StoreError):
+    """The database did not answer, refused the connection or is busy: worth retrying."""
+
+
+def store_error(message: str, err: BaseException) -> StoreError:
+    """:class:`StoreUnavailable` for connection-level failures, else :class:`StoreError`."""
+    if isinstance(err, OperationalError | InterfaceError):
+        return StoreUnavailable(message)
+    return StoreError(message)
 
 
 def database_url(url: str | None = None) -> str:
@@ -96,6 +114,10 @@ def create_store_engine(url: str) -> Engine:
     """
     u = _parse(url)
     try:
+        if u.get_backend_name() == "postgresql":  # a host that drops packets fails in 10 s
+            return create_engine(
+                u, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}
+            )
         if u.get_backend_name() != "sqlite":
             return create_engine(u, pool_pre_ping=True)
         engine = create_engine(u, connect_args={"timeout": SQLITE_TIMEOUT_S})
@@ -195,7 +217,8 @@ def upgrade_schema(engine: Engine, url: str) -> str:
             command.upgrade(cfg, "head")
             done = current_revision(conn)
     except SQLAlchemyError as err:
-        raise StoreError(f"cannot open the score store at {shown}: {error_text(err)}") from None
+        msg = f"cannot open the score store at {shown}: {error_text(err)}"
+        raise store_error(msg, err) from None
     except CommandError as err:
         raise StoreError(f"score store {shown}: migration failed: {err}") from None
     return done or head

@@ -34,6 +34,7 @@ from .db import (
     database_url,
     display_url,
     error_text,
+    store_error,
     upgrade_schema,
 )
 from .schema import details as details_table
@@ -326,7 +327,7 @@ class ScoreStore:
             yield
         except SQLAlchemyError as err:
             msg = f"score store {self.url}: {action} failed: {error_text(err)}"
-            raise StoreError(msg) from None
+            raise store_error(msg, err) from None
 
     # -- writing ------------------------------------------------------------------------------
 

@@ -8,11 +8,15 @@ one MLflow run -> registered version -> champion gate.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import re
+import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -25,6 +29,7 @@ import yaml
 from scipy.special import expit
 
 from ..config import Config
+from ..errors import ChurnlensError
 from ..features.contract import Tables, data_digest, load_tables
 from ..features.indicators import (
     INDICATORS,
@@ -85,11 +90,14 @@ def prepare(
     *,
     engine: Engine = "duckdb",
     spark_master: str | None = None,
+    tables: Tables | None = None,
 ) -> Prepared:
     """Load and label: one row per (account, observation date) with indicators and window.
 
     With ``engine="spark"`` the timeline and indicators are computed on Spark
     (:func:`churnlens.spark.pipeline.snapshot_frame`) and the labelled frame is collected here.
+    ``tables``: the directory already loaded by the caller with ``load_tables(data_dir, cfg,
+    as_of)`` (not read again; the Spark engine reads the files itself).
     """
     if engine == "spark":
         from ..spark.pipeline import snapshot_frame
@@ -97,7 +105,8 @@ def prepare(
         tables, frame = snapshot_frame(data_dir, cfg, as_of, progress, spark_master)
     else:
         progress("load + validate contract tables")
-        tables = load_tables(data_dir, cfg, as_of)
+        if tables is None:
+            tables = load_tables(data_dir, cfg, as_of)
         progress("stage 1: weekly timeline")
         timeline = build_timeline(tables)
         progress("snapshots + stage 2 indicators")
@@ -261,6 +270,78 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+TRACKING_CHECK_TIMEOUT_S = 5
+FAILED_MARK_TRIES = 8
+
+
+def shown_uri(uri: str) -> str:
+    """A tracking URI for messages, with any password masked."""
+    return re.sub(r"(//[^/:@]+:)[^/@]*@", r"\1***@", uri)
+
+
+def check_tracking_store(uri: str) -> None:
+    """Fail fast, before training, when the MLflow tracking store does not answer.
+
+    MLflow itself retries a database it cannot reach for minutes (and an HTTP server up to
+    ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` times); this check connects once with a short timeout.
+
+    Raises:
+        ChurnlensError: the store does not answer (naming the URI, password masked).
+    """
+    from ..errors import ChurnlensError
+
+    scheme = uri.split(":", 1)[0].lower()
+    try:
+        if scheme in ("http", "https"):
+            import httpx
+
+            httpx.get(uri.rstrip("/") + "/health", timeout=TRACKING_CHECK_TIMEOUT_S)
+        elif "://" in uri and scheme not in ("file", "databricks") and "sqlite" not in scheme:
+            import sqlalchemy
+
+            args = {"connect_timeout": TRACKING_CHECK_TIMEOUT_S} if "postgres" in scheme else {}
+            engine = sqlalchemy.create_engine(uri, connect_args=args)
+            try:
+                with engine.connect():
+                    pass
+            finally:
+                engine.dispose()
+    except Exception as err:  # any failure to connect means the store is unusable
+        cause = re.sub(r"\s+", " ", str(getattr(err, "orig", None) or err)).strip()[:300]
+        raise ChurnlensError(
+            f"MLflow tracking store {shown_uri(uri)} does not answer ({cause}); nothing was "
+            "trained or registered. Check MLFLOW_TRACKING_URI and that the server is up."
+        ) from None
+
+
+def _mark_failed(client: Any, run_id: str, uri: str) -> bool:
+    """Set the run's status to FAILED, retrying while the store is locked or away (bounded)."""
+    for attempt in range(FAILED_MARK_TRIES):
+        try:
+            client.set_terminated(run_id, "FAILED")
+            return True
+        except Exception as err:  # the store may still be locked: wait and retry
+            log.warning("cannot mark run %s FAILED in %s yet: %s", run_id, shown_uri(uri), err)
+            time.sleep(min(0.5 * 2**attempt, 5.0))
+    return False
+
+
+def _start_run(uri: str) -> Any:
+    """``mlflow.start_run`` in experiment ``churnlens`` (tolerating a concurrent creation)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(uri)
+    try:
+        mlflow.set_experiment("churnlens")
+    except MlflowException:  # another train created it at the same moment
+        time.sleep(0.5)
+        mlflow.set_experiment("churnlens")
+    return mlflow.start_run(
+        tags={"churnlens.pid": str(os.getpid()), "churnlens.host": socket.gethostname()}
+    )
+
+
 def train(
     data_dir: Path,
     cfg: Config,
@@ -270,6 +351,7 @@ def train(
     register: bool = True,
     engine: Engine = "duckdb",
     spark_master: str | None = None,
+    tables: Tables | None = None,
 ) -> TrainResult:
     """Run the whole pipeline and log it to MLflow (see module docstring).
 
@@ -280,22 +362,88 @@ def train(
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from .artifacts import write_artifacts
-    from .registry import register_and_gate
-
     say = progress or (lambda msg: log.info("%s", msg))
-    prepared = prepare(data_dir, cfg, as_of, say, engine=engine, spark_master=spark_master)
+    if register:
+        check_tracking_store(tracking_uri())
+    prepared = prepare(
+        data_dir, cfg, as_of, say, engine=engine, spark_master=spark_master, tables=tables
+    )
     model, metrics, te, extra = fit_and_evaluate(prepared, cfg, data_dir, say)
     result = TrainResult(model, metrics, prepared.windows, test_frame=te)
     if not register:
         return result
 
-    say(f"MLflow run ({tracking_uri()})")
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment("churnlens")
+    uri = tracking_uri()
+    say(f"MLflow run ({shown_uri(uri)})")
+    try:
+        run = _start_run(uri)
+    except _store_errors() as err:
+        raise _tracking_error(uri, "starting the run", err, None, False) from None
     client = MlflowClient()
-    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
-        result.run_id = run.info.run_id
+    result.run_id = run.info.run_id
+    try:
+        _log_and_register(
+            result, run, client, model, metrics, te, extra, prepared, cfg, data_dir, say
+        )
+    except BaseException as err:
+        log.error(
+            "run %s failed in %s (%s); marking it FAILED", run.info.run_id, shown_uri(uri), err
+        )
+        marked = _mark_failed(client, run.info.run_id, uri)
+        with contextlib.suppress(Exception):  # pops the active run even if the store refuses
+            mlflow.end_run("FAILED")
+        if isinstance(err, _store_errors()):
+            step = "logging or registering the model"
+            raise _tracking_error(uri, step, err, run, marked) from None
+        raise
+    mlflow.end_run()
+    return result
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the tracking store failed (not a bug in churnlens)."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (MlflowException, SQLAlchemyError, OSError)
+
+
+def _tracking_error(
+    uri: str, step: str, err: BaseException, run: Any, marked: bool
+) -> ChurnlensError:
+    """One paragraph: what failed, where (tracking URI), why, and what state was left."""
+    cause = re.sub(r"\s+", " ", str(getattr(err, "message", None) or err)).strip()[:400]
+    where = ""
+    if run is not None:
+        state = "marked FAILED" if marked else "could not be marked FAILED (still RUNNING)"
+        where = f"run {run.info.run_id} {state}; "
+    return ChurnlensError(
+        f"MLflow tracking store {shown_uri(uri)}: {step} failed ({type(err).__name__}: "
+        f"{cause}); {where}@champion did not move and the version this run created, if any, "
+        "was deleted (or, if the store refused that too, is tagged 'registering' and removed "
+        "by the next train)"
+    )
+
+
+def _log_and_register(
+    result: TrainResult,
+    run: Any,
+    client: Any,
+    model: ChurnModel,
+    metrics: dict[str, dict[str, float]],
+    te: pd.DataFrame,
+    extra: dict[str, Any],
+    prepared: Prepared,
+    cfg: Config,
+    data_dir: Path,
+    say: Progress,
+) -> None:
+    import mlflow
+
+    from .artifacts import write_artifacts
+    from .registry import register_and_gate
+
+    with tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tags(
             {
                 "churnlens.data_dir": str(data_dir),
@@ -363,7 +511,6 @@ def train(
                 "churnlens.decision": decision.reason,
             }
         )
-    return result
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

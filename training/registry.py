@@ -9,12 +9,17 @@ after the version is created, the version is deleted: no half-registered version
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import os
+import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
@@ -73,6 +78,12 @@ def load_model(uri: str | None, name: str = "churnlens") -> tuple[ChurnModel, st
             return ChurnModel.load(path), str(path)
         except FileNotFoundError as err:
             raise ChurnlensError(f"--model {uri}: {err}") from None
+        except (OSError, ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as err:
+            cause = " ".join(str(err).split())[:300]
+            raise ChurnlensError(
+                f"--model {uri}: the model package is corrupt or unreadable "
+                f"({type(err).__name__}: {cause})"
+            ) from None
     client = MlflowClient()
     ref = uri.removeprefix("models:/")
     model_name, _, rest = ref.partition("@") if "@" in ref else ref.partition("/")
@@ -82,8 +93,11 @@ def load_model(uri: str | None, name: str = "churnlens") -> tuple[ChurnModel, st
         else:
             version = str(client.get_model_version(model_name, rest).version)
     except MlflowException as err:
+        from .pipeline import shown_uri
+
         raise ChurnlensError(
-            f"{uri}: no such registered model at {mlflow.get_tracking_uri()} ({err.message}); "
+            f"{uri}: no such registered model at {shown_uri(mlflow.get_tracking_uri())} "
+            f"({err.message}); "
             "train one with `churnlens train` or pass --model"
         ) from None
     return load_registered(client, model_name, version), f"{model_name} v{version}"
@@ -93,8 +107,11 @@ def champion_version(client: MlflowClient, name: str) -> str | None:
     """Version number holding ``@champion``, or None."""
     try:
         return str(client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
-        return None
+    except MlflowException as err:
+        # Only "no such model / alias" means no champion; a store error must not open the gate.
+        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
 
 
 def _better(metric: str, new: float, old: float, margin: float) -> bool:
@@ -113,6 +130,70 @@ def register_and_gate(
     new_value: float,
 ) -> Decision:
     """Register ``model_uri`` and apply the champion gate; roll back on any failure."""
+    with registry_lock(mlflow.get_tracking_uri(), cfg.model_name):
+        return _register_and_gate(client, model_uri, run_id, cfg, X_test, y_test, new_value)
+
+
+@contextlib.contextmanager
+def registry_lock(uri: str, name: str, timeout: float = 600) -> Iterator[None]:
+    """Serialise the gate of model ``name`` between processes sharing the tracking store ``uri``.
+
+    Two ``train`` runs at once would otherwise both see the same champion (or none) and both
+    move ``@champion``. PostgreSQL: a session advisory lock on a connection of its own. SQLite:
+    an exclusive ``flock`` on ``<db>.registry.lock`` beside the database. Other stores (HTTP):
+    no lock (the tracking server would have to provide one).
+    """
+    key = int.from_bytes(hashlib.sha256(f"churnlens.registry.{name}".encode()).digest()[:8], "big")
+    key -= 1 << 63 if key >= 1 << 63 else 0
+    scheme = uri.split(":", 1)[0].lower()
+    if scheme.startswith("postgresql"):
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(uri, poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f"SET lock_timeout = {int(timeout * 1000)}")
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+        finally:
+            engine.dispose()
+    elif scheme == "sqlite" and uri.startswith("sqlite:///") and ":memory:" not in uri:
+        import fcntl
+
+        lock_path = Path(uri.removeprefix("sqlite:///") + ".registry.lock")
+        with lock_path.open("a") as fh:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        msg = f"{lock_path}: registry lock busy for {timeout}s"
+                        raise TimeoutError(msg) from None
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    else:
+        yield
+
+
+def _register_and_gate(
+    client: MlflowClient,
+    model_uri: str,
+    run_id: str,
+    cfg: RegistryConfig,
+    X_test: pd.DataFrame,
+    y_test: np.ndarray,
+    new_value: float,
+) -> Decision:
     name = cfg.model_name
     removed = remove_stale_versions(client, name)
     if removed:
@@ -128,6 +209,7 @@ def register_and_gate(
         name, model_uri, run_id=run_id, tags={"churnlens.status": "registering"}
     )
     version = str(mv.version)
+    moved = False
     try:
         _wait_ready(client, name, version)
         if champ is None:
@@ -155,10 +237,13 @@ def register_and_gate(
         }.items():
             client.set_model_version_tag(name, version, key, value)
         client.set_registered_model_alias(name, alias, version)
+        moved = True
         client.set_model_version_tag(name, version, "churnlens.status", "ready")
     except BaseException:
         log.error("registration of %s v%s failed; deleting the version", name, version)
         try:
+            if moved and alias == CHAMPION and champ is not None:  # give the alias back first
+                client.set_registered_model_alias(name, CHAMPION, champ)
             client.delete_model_version(name, version)
         finally:
             raise
@@ -177,7 +262,9 @@ def remove_stale_versions(client: MlflowClient, name: str, now_ms: int | None = 
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     try:
         versions = client.search_model_versions(f"name='{name}'")
-    except MlflowException:
+    except MlflowException as err:
+        if err.error_code in ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR"):
+            raise  # the store is locked or away: do not go on registering blind
         return []
     removed = []
     for mv in versions:
@@ -188,10 +275,42 @@ def remove_stale_versions(client: MlflowClient, name: str, now_ms: int | None = 
         except MlflowException:
             run_status = "MISSING"
         old = now_ms - int(mv.creation_timestamp) > STALE_AFTER_S * 1000
-        if run_status != "RUNNING" or old:
+        dead = run_status == "RUNNING" and _owner_is_dead(client, mv.run_id)
+        if dead and mv.run_id:  # killed (SIGKILL, OOM): record it, not RUNNING forever
+            with contextlib.suppress(MlflowException):
+                client.set_terminated(mv.run_id, "KILLED")
+        if run_status != "RUNNING" or old or dead:
             client.delete_model_version(name, str(mv.version))
             removed.append(str(mv.version))
     return removed
+
+
+def _owner_is_dead(client: MlflowClient, run_id: str | None) -> bool:
+    """Whether the run was started by a process of this host that no longer exists."""
+    if not run_id:
+        return False
+    try:
+        tags = client.get_run(run_id).data.tags
+    except MlflowException:
+        return False
+    pid, host = tags.get("churnlens.pid", ""), tags.get("churnlens.host")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 def promote(client: MlflowClient, name: str, version: str, reason: str) -> None:
