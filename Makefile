@@ -12,11 +12,12 @@ DEMO_SEED ?= 42
 PYTEST_ARGS ?=
 BENTO_ARGS ?=
 SCALE_ARGS ?=
+SOAK_ARGS ?=
 # No usage statistics from MLflow or BentoML from make targets (set them to false to opt in).
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export BENTOML_DO_NOT_TRACK ?= true
 
-.PHONY: help setup demo test lint typecheck unit audit bench bento clean
+.PHONY: help setup demo test lint typecheck unit audit bench soak bento clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -69,6 +70,9 @@ bench: setup ## Benchmarks: each figure beside a baseline measured in the same r
 	$(RUN)/python bench/serving.py
 	$(RUN)/python bench/ui.py
 	$(RUN)/python bench/scale.py $(SCALE_ARGS)
+
+soak: setup ## Load + soak on loopback: 10 min steady, 1 min at 5x (SOAK_ARGS="--duration 60")
+	$(RUN)/python bench/load.py $(SOAK_ARGS)
 
 bento: setup ## Build the API as a bento with the champion inside (BENTO_ARGS="--model URI")
 	$(RUN)/churnlens bento --uv $(UV) $(BENTO_ARGS)
