@@ -70,7 +70,7 @@ N_ACCOUNTS = 1500  # simulated base, as bench/serving.py
 SEED = 11
 WORKERS = 2
 MAX_ACCOUNTS = 100  # CHURNLENS_MAX_ACCOUNTS for the run: the 50-account batch is well inside
-MAX_BODY = 8 * 1024 * 1024  # CHURNLENS_MAX_BODY_BYTES (the service default, set explicitly)
+MAX_BODY = 8 * 1024 * 1024  # CHURNLENS_MAX_BODY_BYTES: ample for MAX_ACCOUNTS=100 here
 OVERSIZE_BODY = 20 * 1024 * 1024
 N_SINGLE_BODIES = 200  # distinct single-account requests, cycled
 N_BATCHES = 8

@@ -3,7 +3,9 @@
 Both are ASGI middlewares that answer before the application sees the request, with the same JSON
 shape as every other client error: ``{"error": ..., "problems": [...], "status": N}``.
 
-``CHURNLENS_MAX_BODY_BYTES`` (default 8 MiB): a request body above it gets 413. A declared
+``CHURNLENS_MAX_BODY_BYTES`` (default 64 MiB, room for the largest request the schema allows:
+1,000 accounts with 104 weeks each, every count filled, about 46 MB): a request body above it gets
+413. A declared
 ``Content-Length`` above the limit is refused without reading the body; a chunked body is read up to
 the limit and refused as soon as it passes it, so a client cannot make a worker buffer more.
 
@@ -33,7 +35,7 @@ from .asgi import ASGIApp, Message, Receive, Scope, Send, send_problem
 from .ui.auth import bearer_ok
 
 MAX_BODY_ENV = "CHURNLENS_MAX_BODY_BYTES"
-DEFAULT_MAX_BODY = 8 * 1024 * 1024
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
 RATE_LIMIT_ENV = "CHURNLENS_RATE_LIMIT"
 DEFAULT_RATE_LIMIT = "100/s"
 API_KEY_ENV = "CHURNLENS_API_KEY"
@@ -44,7 +46,7 @@ _PERIODS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3
 
 # ---------------------------------------------------------------------------------- body size
 def max_body_bytes(value: str | None) -> int:
-    """``CHURNLENS_MAX_BODY_BYTES``: a positive integer number of bytes (default 8 MiB)."""
+    """``CHURNLENS_MAX_BODY_BYTES``: a positive integer number of bytes (default 64 MiB)."""
     if value is None or not value.strip():
         return DEFAULT_MAX_BODY
     raw = value.strip()

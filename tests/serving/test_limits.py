@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -157,3 +158,18 @@ def test_serve_refuses_a_bad_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     result: Any = CliRunner().invoke(cli, ["serve", "--port", "1"])
     assert result.exit_code == 2
     assert "CHURNLENS_RATE_LIMIT" in result.output
+
+
+def test_the_largest_valid_request_fits_the_default_body_limit() -> None:
+    from churnlens.serving.limits import DEFAULT_MAX_BODY
+    from churnlens.serving.schemas import DEFAULT_MAX_ACCOUNTS, MAX_WEEKS, WeekIn
+
+    counts = [k for k in WeekIn.__annotations__ if k != "week_start"]
+    week = {"week_start": "2025-01-06", **{k: 123456.75 for k in counts}}
+    account = {
+        "account_id": "x" * 64,
+        "profile": {"created_at": "2023-01-02", "plan": "enterprise", "arr": 1234567.5},
+        "weeks": [week] * MAX_WEEKS,
+    }
+    body = json.dumps({"as_of": "2025-06-15", "accounts": [account] * DEFAULT_MAX_ACCOUNTS})
+    assert 20_000_000 < len(body) < DEFAULT_MAX_BODY
