@@ -7,6 +7,7 @@ Parquet keeps the values as they are.
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -48,11 +49,44 @@ def check_output_path(path: Path) -> None:
         raise ChurnlensError(f"{path}: {parent} is not a directory")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete temp files of ``path`` left by writers that were killed (their process is gone).
+
+    Temp files are named ``.<name>.<pid>.<random>.tmp``; one whose process is alive is another
+    writer's, and is left alone.
+    """
+    removed = []
+    prefix = f".{path.name}."
+    for tmp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = tmp.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def write_frame(df: pd.DataFrame, path: Path) -> None:
-    """Write ``df`` as CSV or Parquet by suffix, via a temp file renamed into place."""
+    """Write ``df`` as CSV or Parquet by suffix, via a temp file renamed into place.
+
+    A writer killed before the rename leaves only its temp file, never a partial ``path``; the
+    next write to ``path`` removes it.
+    """
     check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     os.close(fd)
     try:
         if path.name.endswith(".parquet"):
