@@ -90,6 +90,32 @@ def _parse_date(value: str | None, option: str = "--as-of") -> date | None:
         raise ChurnlensError(f"{option}: expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
+THIRD_PARTY_LOGGERS = ("mlflow", "sqlalchemy", "alembic", "urllib3")
+
+
+def _short_library_tracebacks() -> None:
+    """Without ``--verbose``, a traceback a library logs becomes one line.
+
+    MLflow logs a database error with its traceback before raising it; churnlens then reports
+    the same error as one paragraph saying what to do, so the traceback is noise to a user.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "churnlens_short", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.exc_info and record.name.split(".")[0] in THIRD_PARTY_LOGGERS:
+            exc = record.exc_info[1]
+            cause = " ".join(str(exc).split())[:300]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {cause}; -v for details)"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return record
+
+    factory.churnlens_short = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
@@ -100,6 +126,7 @@ def _main(
         stream=sys.stderr,
     )
     if not verbose:  # MLflow's own INFO lines and progress bars drown the step lines
+        _short_library_tracebacks()
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -129,3 +129,34 @@ def test_fatal_data_problem_stops_timeline_with_exit_2_naming_table_and_column(
     assert res.exit_code == 2
     assert "usage_events.occurred_at" in res.output and "required column" in res.output
     assert "Traceback" not in res.output and not out.exists()
+
+
+def test_library_tracebacks_are_one_line_without_verbose() -> None:
+    import io
+    import logging
+
+    from churnlens import cli
+
+    original = logging.getLogRecordFactory()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("mlflow.store.db.test")
+    logger.addHandler(handler)
+    try:
+        cli._short_library_tracebacks()
+        cli._short_library_tracebacks()  # once
+        try:
+            raise RuntimeError("database is locked")
+        except RuntimeError:
+            logger.exception("SQLAlchemy database error")
+            logging.getLogger("churnlens.test").addHandler(handler)
+            logging.getLogger("churnlens.test").exception("ours keep theirs")
+    finally:
+        logging.setLogRecordFactory(original)
+        logger.removeHandler(handler)
+        logging.getLogger("churnlens.test").removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == (
+        "SQLAlchemy database error (RuntimeError: database is locked; -v for details)"
+    )
+    assert lines[1] == "ours keep theirs" and "Traceback" in lines[2]  # churnlens' own: untouched
