@@ -16,8 +16,9 @@ processes, each with its own copy of the model: an integer or ``cpu_count``; def
 ``CHURNLENS_DATABASE_URL`` (the score store read by ``/score_accounts`` and the CSM page),
 ``CHURNLENS_API_KEY`` (when set, every route but health needs ``Authorization: Bearer <key>``; the
 CSM page at ``/ui`` also accepts the session cookie of its login form, see
-:mod:`churnlens.serving.ui.auth`), ``CHURNLENS_RATE_LIMIT`` (requests per client, default ``100/s``)
-and ``CHURNLENS_MAX_BODY_BYTES`` (default 64 MiB; 413 above it), see :mod:`churnlens.serving.limits`.
+:mod:`churnlens.serving.ui.auth`), ``CHURNLENS_RATE_LIMIT`` (requests per client, default
+``100/s``) and ``CHURNLENS_MAX_BODY_BYTES`` (default 64 MiB; 413 above it), see
+:mod:`churnlens.serving.limits`.
 
 ``/ui`` is the CSM page (:mod:`churnlens.serving.ui`): the book of accounts ranked by ARR at risk,
 read from the score store.
