@@ -41,6 +41,14 @@ DataOpt = Annotated[Path, typer.Option("--data", help="Data directory with the c
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="Config YAML (default: DATA/churnlens.yaml).")
 ]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Score store URL (default: $CHURNLENS_DATABASE_URL, else "
+        "sqlite:///churnlens.db in the working directory).",
+    ),
+]
 AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", help="YYYY-MM-DD: ignore every row dated after this day."),
@@ -554,14 +562,7 @@ def score(
         Path | None, typer.Option("--playbooks", help="Your own playbook catalog (YAML).")
     ] = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Accounts to show.")] = 0,
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            help="Score store URL (default: $CHURNLENS_DATABASE_URL, else "
-            "sqlite:///churnlens.db in the working directory).",
-        ),
-    ] = None,
+    db: DbOpt = None,
     no_store: Annotated[
         bool, typer.Option("--no-store", help="Write the file only; do not append to the store.")
     ] = False,
@@ -744,14 +745,7 @@ def store_import(
         Path,
         typer.Option("--file", help="A <scores>.pending-store.json left by `churnlens score`."),
     ],
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            help="Score store URL (default: $CHURNLENS_DATABASE_URL, else "
-            "sqlite:///churnlens.db in the working directory).",
-        ),
-    ] = None,
+    db: DbOpt = None,
 ) -> None:
     """Store a scoring run that `churnlens score` could not store (the file is then deleted)."""
 

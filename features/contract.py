@@ -174,6 +174,18 @@ def read_table_file(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=True, na_values=[""], encoding="utf-8")
 
 
+def _unreadable(table: str, path: Path, err: Exception) -> Problem:
+    """The fatal problem for a table file no reader could read."""
+    return Problem(
+        table,
+        None,
+        "unreadable",
+        "fatal",
+        0,
+        f"could not read {path.name}: {type(err).__name__}: {err}",
+    )
+
+
 def read_data_dir(data_dir: Path, report: ValidationReport) -> dict[str, pd.DataFrame]:
     """Read every contract table present in ``data_dir``; unreadable files are fatal problems."""
     if not data_dir.is_dir():
@@ -231,27 +243,9 @@ def read_data_dir(data_dir: Path, report: ValidationReport) -> dict[str, pd.Data
             try:
                 frames[table] = _read_replacing_bad_bytes(files[0], table, report)
             except Exception as err:  # any reader failure is reported, not raised
-                report.add(
-                    Problem(
-                        table,
-                        None,
-                        "unreadable",
-                        "fatal",
-                        0,
-                        f"could not read {files[0].name}: {type(err).__name__}: {err}",
-                    )
-                )
+                report.add(_unreadable(table, files[0], err))
         except Exception as err:  # any reader failure is reported, not raised
-            report.add(
-                Problem(
-                    table,
-                    None,
-                    "unreadable",
-                    "fatal",
-                    0,
-                    f"could not read {files[0].name}: {type(err).__name__}: {err}",
-                )
-            )
+            report.add(_unreadable(table, files[0], err))
     return frames
 
 
