@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+_PASSWORD_IN_URL = re.compile(r"(//[^/:@\s]+:)[^/@\s]*@")
+
+
+def mask_passwords(text: str) -> str:
+    """``text`` with the password of each ``scheme://user:password@host`` in it masked."""
+    return _PASSWORD_IN_URL.sub(r"\1***@", text)
+
 
 class ChurnlensError(Exception):
     """Base class for errors churnlens reports to a user (CLI exit code 2)."""

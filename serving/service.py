@@ -33,7 +33,6 @@ import hmac
 import json
 import logging
 import os
-import re
 import threading
 from http import HTTPStatus
 from pathlib import Path
@@ -47,7 +46,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from ..config import Config, load_config
-from ..errors import ChurnlensError, StoreError
+from ..errors import ChurnlensError, StoreError, mask_passwords
 from ..features.indicators import compute_indicators
 from ..features.schema import TIMELINE_COLUMNS
 from ..model import ChurnModel
@@ -409,7 +408,7 @@ def model_load_problem(uri: str | None, name: str, err: BaseException) -> str:
     shown = uri or f"models:/{name}@champion"
     cause = " ".join(str(err).split())[:500] or type(err).__name__
     text = f"{MODEL_URI_ENV}={shown}: cannot load the model ({type(err).__name__}: {cause})"
-    return re.sub(r"(//[^/:@\s]+:)[^/@\s]*@", r"\1***@", text)  # no database password
+    return mask_passwords(text)  # no database password
 
 
 def retry_max_seconds(value: str | None) -> float:

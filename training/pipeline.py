@@ -29,7 +29,7 @@ import yaml
 from scipy.special import expit
 
 from ..config import Config
-from ..errors import ChurnlensError
+from ..errors import ChurnlensError, mask_passwords
 from ..features.contract import Tables, data_digest, load_tables
 from ..features.indicators import (
     INDICATORS,
@@ -274,11 +274,6 @@ TRACKING_CHECK_TIMEOUT_S = 5
 FAILED_MARK_TRIES = 8
 
 
-def shown_uri(uri: str) -> str:
-    """A tracking URI for messages, with any password masked."""
-    return re.sub(r"(//[^/:@]+:)[^/@]*@", r"\1***@", uri)
-
-
 def check_tracking_store(uri: str) -> None:
     """Fail fast, before training, when the MLflow tracking store does not answer.
 
@@ -309,7 +304,7 @@ def check_tracking_store(uri: str) -> None:
     except Exception as err:  # any failure to connect means the store is unusable
         cause = re.sub(r"\s+", " ", str(getattr(err, "orig", None) or err)).strip()[:300]
         raise ChurnlensError(
-            f"MLflow tracking store {shown_uri(uri)} does not answer ({cause}); nothing was "
+            f"MLflow tracking store {mask_passwords(uri)} does not answer ({cause}); nothing was "
             "trained or registered. Check MLFLOW_TRACKING_URI and that the server is up."
         ) from None
 
@@ -321,7 +316,7 @@ def _mark_failed(client: Any, run_id: str, uri: str) -> bool:
             client.set_terminated(run_id, "FAILED")
             return True
         except Exception as err:  # the store may still be locked: wait and retry
-            log.warning("cannot mark run %s FAILED in %s yet: %s", run_id, shown_uri(uri), err)
+            log.warning("cannot mark run %s FAILED in %s yet: %s", run_id, mask_passwords(uri), err)
             time.sleep(min(0.5 * 2**attempt, 5.0))
     return False
 
@@ -374,7 +369,7 @@ def train(
         return result
 
     uri = tracking_uri()
-    say(f"MLflow run ({shown_uri(uri)})")
+    say(f"MLflow run ({mask_passwords(uri)})")
     try:
         run = _start_run(uri)
     except _store_errors() as err:
@@ -387,7 +382,7 @@ def train(
         )
     except BaseException as err:
         log.error(
-            "run %s failed in %s (%s); marking it FAILED", run.info.run_id, shown_uri(uri), err
+            "run %s failed in %s (%s); marking it FAILED", run.info.run_id, mask_passwords(uri), err
         )
         marked = _mark_failed(client, run.info.run_id, uri)
         with contextlib.suppress(Exception):  # pops the active run even if the store refuses
@@ -418,7 +413,7 @@ def _tracking_error(
         state = "marked FAILED" if marked else "could not be marked FAILED (still RUNNING)"
         where = f"run {run.info.run_id} {state}; "
     return ChurnlensError(
-        f"MLflow tracking store {shown_uri(uri)}: {step} failed ({type(err).__name__}: "
+        f"MLflow tracking store {mask_passwords(uri)}: {step} failed ({type(err).__name__}: "
         f"{cause}); {where}@champion did not move and the version this run created, if any, "
         "was deleted (or, if the store refused that too, is tagged 'registering' and removed "
         "by the next train)"

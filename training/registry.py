@@ -93,10 +93,10 @@ def load_model(uri: str | None, name: str = "churnlens") -> tuple[ChurnModel, st
         else:
             version = str(client.get_model_version(model_name, rest).version)
     except MlflowException as err:
-        from .pipeline import shown_uri
+        from ..errors import mask_passwords
 
         raise ChurnlensError(
-            f"{uri}: no such registered model at {shown_uri(mlflow.get_tracking_uri())} "
+            f"{uri}: no such registered model at {mask_passwords(mlflow.get_tracking_uri())} "
             f"({err.message}); "
             "train one with `churnlens train` or pass --model"
         ) from None
