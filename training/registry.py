@@ -120,20 +120,6 @@ def _better(metric: str, new: float, old: float, margin: float) -> bool:
     return new > old + margin
 
 
-def register_and_gate(
-    client: MlflowClient,
-    model_uri: str,
-    run_id: str,
-    cfg: RegistryConfig,
-    X_test: pd.DataFrame,
-    y_test: np.ndarray,
-    new_value: float,
-) -> Decision:
-    """Register ``model_uri`` and apply the champion gate; roll back on any failure."""
-    with registry_lock(mlflow.get_tracking_uri(), cfg.model_name):
-        return _register_and_gate(client, model_uri, run_id, cfg, X_test, y_test, new_value)
-
-
 @contextlib.contextmanager
 def registry_lock(uri: str, name: str, timeout: float = 600) -> Iterator[None]:
     """Serialise the gate of model ``name`` between processes sharing the tracking store ``uri``.
@@ -185,7 +171,7 @@ def registry_lock(uri: str, name: str, timeout: float = 600) -> Iterator[None]:
         yield
 
 
-def _register_and_gate(
+def register_and_gate(
     client: MlflowClient,
     model_uri: str,
     run_id: str,
@@ -194,60 +180,65 @@ def _register_and_gate(
     y_test: np.ndarray,
     new_value: float,
 ) -> Decision:
-    name = cfg.model_name
-    removed = remove_stale_versions(client, name)
-    if removed:
-        log.warning("deleted half-registered %s versions left by dead runs: %s", name, removed)
-    champ = champion_version(client, name)
-    champ_value: float | None = None
-    if champ is not None:
-        old = load_registered(client, name, champ)
-        champ_value = evaluate(y_test, old.predict_proba(X_test))[cfg.gate_metric]
-    with contextlib.suppress(MlflowException):  # it may exist already
-        client.create_registered_model(name)
-    mv = client.create_model_version(
-        name, model_uri, run_id=run_id, tags={"churnlens.status": "registering"}
-    )
-    version = str(mv.version)
-    moved = False
-    try:
-        _wait_ready(client, name, version)
-        if champ is None:
-            alias, reason = CHAMPION, "first model"
-        elif champ_value is None or _better(
-            cfg.gate_metric, new_value, champ_value, cfg.gate_margin
-        ):
-            alias = CHAMPION
-            reason = (
-                f"{cfg.gate_metric} {new_value:.4f} beats champion v{champ} "
-                f"{champ_value:.4f} by margin {cfg.gate_margin}"
-            )
-        else:
-            alias = CHALLENGER
-            reason = (
-                f"{cfg.gate_metric} {new_value:.4f} does not beat champion v{champ} "
-                f"{champ_value:.4f} by margin {cfg.gate_margin}"
-            )
-        for key, value in {
-            "churnlens.gate_metric": cfg.gate_metric,
-            "churnlens.gate_value": f"{new_value:.6f}",
-            "churnlens.champion_before": champ or "",
-            "churnlens.champion_value": "" if champ_value is None else f"{champ_value:.6f}",
-            "churnlens.decision": reason,
-        }.items():
-            client.set_model_version_tag(name, version, key, value)
-        client.set_registered_model_alias(name, alias, version)
-        moved = True
-        client.set_model_version_tag(name, version, "churnlens.status", "ready")
-    except BaseException:
-        log.error("registration of %s v%s failed; deleting the version", name, version)
+    """Register ``model_uri`` and apply the champion gate; roll back on any failure.
+
+    Runs under :func:`registry_lock`, so concurrent trains take turns at the gate.
+    """
+    with registry_lock(mlflow.get_tracking_uri(), cfg.model_name):
+        name = cfg.model_name
+        removed = remove_stale_versions(client, name)
+        if removed:
+            log.warning("deleted half-registered %s versions left by dead runs: %s", name, removed)
+        champ = champion_version(client, name)
+        champ_value: float | None = None
+        if champ is not None:
+            old = load_registered(client, name, champ)
+            champ_value = evaluate(y_test, old.predict_proba(X_test))[cfg.gate_metric]
+        with contextlib.suppress(MlflowException):  # it may exist already
+            client.create_registered_model(name)
+        mv = client.create_model_version(
+            name, model_uri, run_id=run_id, tags={"churnlens.status": "registering"}
+        )
+        version = str(mv.version)
+        moved = False
         try:
-            if moved and alias == CHAMPION and champ is not None:  # give the alias back first
-                client.set_registered_model_alias(name, CHAMPION, champ)
-            client.delete_model_version(name, version)
-        finally:
-            raise
-    return Decision(version, alias, champ, cfg.gate_metric, new_value, champ_value, reason)
+            _wait_ready(client, name, version)
+            if champ is None:
+                alias, reason = CHAMPION, "first model"
+            elif champ_value is None or _better(
+                cfg.gate_metric, new_value, champ_value, cfg.gate_margin
+            ):
+                alias = CHAMPION
+                reason = (
+                    f"{cfg.gate_metric} {new_value:.4f} beats champion v{champ} "
+                    f"{champ_value:.4f} by margin {cfg.gate_margin}"
+                )
+            else:
+                alias = CHALLENGER
+                reason = (
+                    f"{cfg.gate_metric} {new_value:.4f} does not beat champion v{champ} "
+                    f"{champ_value:.4f} by margin {cfg.gate_margin}"
+                )
+            for key, value in {
+                "churnlens.gate_metric": cfg.gate_metric,
+                "churnlens.gate_value": f"{new_value:.6f}",
+                "churnlens.champion_before": champ or "",
+                "churnlens.champion_value": "" if champ_value is None else f"{champ_value:.6f}",
+                "churnlens.decision": reason,
+            }.items():
+                client.set_model_version_tag(name, version, key, value)
+            client.set_registered_model_alias(name, alias, version)
+            moved = True
+            client.set_model_version_tag(name, version, "churnlens.status", "ready")
+        except BaseException:
+            log.error("registration of %s v%s failed; deleting the version", name, version)
+            try:
+                if moved and alias == CHAMPION and champ is not None:  # give the alias back first
+                    client.set_registered_model_alias(name, CHAMPION, champ)
+                client.delete_model_version(name, version)
+            finally:
+                raise
+        return Decision(version, alias, champ, cfg.gate_metric, new_value, champ_value, reason)
 
 
 STALE_AFTER_S = 3600
