@@ -231,21 +231,30 @@ def _watch(proc: subprocess.Popen[str], lines: list[str]) -> threading.Thread:
     return t
 
 
+def _spawn(
+    args: list[str], env: dict[str, str], cwd: Path, stdout: int = subprocess.DEVNULL
+) -> tuple[subprocess.Popen[str], list[str], threading.Thread]:
+    """``churnlens ARGS`` in a subprocess, its stderr lines collected as they come."""
+    proc = subprocess.Popen(
+        [str(BIN / "churnlens"), *args],
+        env=env,
+        cwd=cwd,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    return proc, lines, _watch(proc, lines)
+
+
 def test_sigkill_during_train_registration_leaves_champion_and_a_cleanable_registry(
     world: World, tmp_path: Path
 ) -> None:
     uri = _copy_registry(world, tmp_path)
     db = tmp_path / "mlflow.db"
-    proc = subprocess.Popen(
-        [str(BIN / "churnlens"), "train", "--data", str(world.data)],
-        env=_env(world.env, MLFLOW_TRACKING_URI=uri),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, lines, _ = _spawn(
+        ["train", "--data", str(world.data)], _env(world.env, MLFLOW_TRACKING_URI=uri), tmp_path
     )
-    lines: list[str] = []
-    _watch(proc, lines)
     # Kill the moment the new version row exists (registration underway), read-only polling.
     deadline = time.monotonic() + 120
     killed_with_version = False
@@ -312,25 +321,11 @@ def test_sigkill_during_score_keeps_the_score_file_and_the_stored_scores(
     # transaction (after the file), where it is killed.
     lock = sqlite3.connect(str(store_db), isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")
-    proc = subprocess.Popen(
-        [
-            str(BIN / "churnlens"),
-            "score",
-            "--data",
-            str(world.data),
-            "--out",
-            str(out),
-            "--db",
-            f"sqlite:///{store_db}",
-        ],
-        env=_env(world.env),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, lines, _ = _spawn(
+        ["score", "--data", str(world.data), "--out", str(out), "--db", f"sqlite:///{store_db}"],
+        _env(world.env),
+        tmp_path,
     )
-    lines: list[str] = []
-    _watch(proc, lines)
     deadline = time.monotonic() + 120
     when = ""
     try:
@@ -506,20 +501,16 @@ def test_database_down_while_scoring_keeps_the_scores_and_retries_then_imports(
     # attempt has failed (a real process, so the test can read its retry line as it comes).
     late = tmp_path / "late"
     out2 = tmp_path / "again.parquet"
-    proc = subprocess.Popen(
-        [str(BIN / "churnlens"), "score", "--data", str(world.data), "--out", str(out2)],
-        env=_env(
+    proc, lines, reader = _spawn(
+        ["score", "--data", str(world.data), "--out", str(out2)],
+        _env(
             world.env,
             CHURNLENS_STORE_RETRIES="3",
             CHURNLENS_DATABASE_URL=f"sqlite:///{late / 'scores.db'}",
         ),
-        cwd=tmp_path,
+        tmp_path,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
-    lines: list[str] = []
-    reader = _watch(proc, lines)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if any("retry 1/3" in line for line in lines):
