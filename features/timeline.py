@@ -23,6 +23,7 @@ from collections.abc import Collection
 from datetime import date
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from ..config import Config
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 # Columns kept as integer counts (nullable) in the output; the rest are floats.
 COUNT_COLUMNS = tuple(c for c in TIMELINE_COLUMNS if c not in ("nps_sum", "arr", "seats"))
 
-SQL: dict[str, str] = {
+_TEMPLATES: dict[str, str] = {
     # First and last timeline week per account: the week of created_at .. the last complete week
     # on or before as_of (``params``), or the churn week when that is earlier.
     "account_span": """
@@ -57,17 +58,28 @@ SQL: dict[str, str] = {
         FROM account_span a
         JOIN calendar c ON c.week_start >= a.first_week AND c.week_start <= a.last_week
     """,
+    # Two levels: per user first (users = groups), then per account-week, so counting distinct
+    # users and features needs no COUNT(DISTINCT) (a second grouping of every event row).
     "usage_events": """
-        SELECT u.account_id,
-               date_trunc('week', u.occurred_at) AS week_start,
-               SUM(CASE WHEN k.is_login THEN COALESCE(u.quantity, 1) ELSE 0 END) AS logins,
-               COUNT(DISTINCT u.user_id) AS active_users,
-               SUM(COALESCE(u.quantity, 1)) AS events,
-               COUNT(DISTINCT CASE WHEN NOT k.is_login THEN u.event END) AS distinct_features,
-               SUM(CASE WHEN k.is_core THEN COALESCE(u.quantity, 1) ELSE 0 END)
-                   AS core_feature_events
-        FROM usage_events u JOIN event_kinds k ON u.event = k.event
-        GROUP BY u.account_id, date_trunc('week', u.occurred_at)
+        SELECT account_id, week_start,
+               SUM(logins) AS logins,
+               COUNT(user_id) AS active_users,
+               SUM(events) AS events,
+               {distinct_features} AS distinct_features,
+               SUM(core_feature_events) AS core_feature_events
+        FROM (
+            SELECT u.account_id,
+                   date_trunc('week', u.occurred_at) AS week_start,
+                   u.user_id,
+                   SUM(CASE WHEN k.is_login THEN COALESCE(u.quantity, 1) ELSE 0 END) AS logins,
+                   SUM(COALESCE(u.quantity, 1)) AS events,
+                   {feature_bits},
+                   SUM(CASE WHEN k.is_core THEN COALESCE(u.quantity, 1) ELSE 0 END)
+                       AS core_feature_events
+            FROM usage_events u JOIN event_kinds k ON u.event = k.event
+            GROUP BY u.account_id, date_trunc('week', u.occurred_at), u.user_id
+        ) per_user
+        GROUP BY account_id, week_start
     """,
     "tickets": """
         SELECT t.account_id,
@@ -116,6 +128,37 @@ SQL: dict[str, str] = {
            AND (c.next_at IS NULL OR c.next_at >= s.week_end)
     """,
 }
+
+
+FEATURE_BITS = 63
+"""Event names per bitmask word of ``event_kinds``. ``distinct_features`` ORs one bit per non-login
+event name and counts the bits set: exact, and a plain aggregate where ``COUNT(DISTINCT event)``
+would group the events once more (the sign bit stays clear in both engines)."""
+
+
+def feature_words(n_features: int) -> int:
+    """How many BIGINT bitmask words ``n_features`` non-login event names need (at least one)."""
+    return max(1, -(-n_features // FEATURE_BITS))
+
+
+def statements(words: int = 1) -> dict[str, str]:
+    """Every statement, with ``distinct_features`` counted over ``words`` bitmask words."""
+    parts = {
+        "{feature_bits}": ", ".join(
+            f"bit_or(k.feature_bits_{i}) AS feature_bits_{i}" for i in range(words)
+        ),
+        "{distinct_features}": " + ".join(
+            f"CAST(bit_count(bit_or(feature_bits_{i})) AS INTEGER)" for i in range(words)
+        ),
+    }
+    out = dict(_TEMPLATES)
+    for key, text in parts.items():
+        out = {name: sql.replace(key, text) for name, sql in out.items()}
+    return out
+
+
+SQL: dict[str, str] = statements(1)
+"""The statements for up to :data:`FEATURE_BITS` non-login event names (see :func:`statements`)."""
 
 AGGREGATES: dict[str, tuple[str, ...]] = {
     "usage_events": (
@@ -194,15 +237,26 @@ def calendar(span: pd.DataFrame) -> pd.DataFrame:
 
 
 def event_kinds(events: pd.Series, config: Config) -> pd.DataFrame:
-    """One row per distinct event name: whether it is a login, whether a core feature."""
-    names = pd.Series(events.dropna().unique(), dtype=object)
-    return pd.DataFrame(
+    """One row per distinct event name: whether it is a login, whether a core feature, and its bit.
+
+    Non-login names, in sorted order, get one bit each in the ``feature_bits_<w>`` words (0 for
+    logins); :func:`feature_words` says how many words there are.
+    """
+    names = pd.Series(sorted(pd.Series(events.unique()).dropna()), dtype=object)
+    is_login = names.isin(config.events.login).to_numpy(dtype=bool)
+    out = pd.DataFrame(
         {
             "event": names,
-            "is_login": names.isin(config.events.login).astype(bool),
-            "is_core": names.isin(config.events.core_features).astype(bool),
+            "is_login": is_login,
+            "is_core": names.isin(config.events.core_features).to_numpy(dtype=bool),
         }
     )
+    number = np.cumsum(~is_login) - 1  # the feature's number among non-login names
+    for w in range(feature_words(int((~is_login).sum()))):
+        mine = ~is_login & (number // FEATURE_BITS == w)
+        bit = np.left_shift(np.int64(1), (number % FEATURE_BITS).astype(np.int64))
+        out[f"feature_bits_{w}"] = np.where(mine, bit, 0).astype(np.int64)
+    return out
 
 
 def urgent_priorities(config: Config) -> pd.DataFrame:
@@ -231,13 +285,21 @@ def _with_defaults(df: pd.DataFrame, source: str) -> pd.DataFrame:
 def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
     """The weekly timeline for every account, as of ``as_of`` (default: the tables' as_of).
 
+    Two DuckDB queries: the account span (the calendar needs its bounds), then one statement that
+    reads each source up to the cutoff, runs every aggregate of :data:`SQL` and left-joins them to
+    the spine with the fill rules, so DuckDB plans the whole build and the rows cross into pandas
+    once.
+
     Returns:
         ``account_id, week_start`` then :data:`TIMELINE_COLUMNS`, sorted by account and week.
     """
     as_of = as_of or tables.as_of
+    static = [c for c in ("seats", "arr") if c in tables.accounts.columns]
     con = duckdb.connect(config={"threads": 2})
     try:
-        con.register("accounts", tables.accounts[["account_id", "created_at"]])
+        when = pd.Series([cutoff(as_of)], dtype="datetime64[us]")
+        con.register("params", last_complete_week(as_of).assign(cutoff=when))
+        con.register("accounts", tables.accounts[["account_id", "created_at", *static]])
         churn = tables.get("churn_events")
         if churn is None:
             churn = pd.DataFrame(
@@ -247,43 +309,72 @@ def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
                 }
             )
         con.register("churn_events", churn[["account_id", "churned_at"]])
-        con.register("params", last_complete_week(as_of))
         span = con.execute(SQL["account_span"]).df()
-        con.unregister("accounts")
-        con.unregister("churn_events")
         con.register("account_span", span)
         con.register("calendar", calendar(span))
-        con.execute(f"CREATE TEMP TABLE spine AS {SQL['spine']}")
-        out = con.execute("SELECT account_id, week_start FROM spine").df()
-        for agg, cols in AGGREGATES.items():
-            source = SOURCE_OF_AGG[agg]
-            df = tables.get(source)
-            if df is None:
-                continue
-            time_col = TABLES[source].time_column
-            df = df.loc[df[time_col] < cutoff(as_of)]
-            has_col = set(df.columns)
-            if agg in NEEDS_COLUMN and NEEDS_COLUMN[agg] not in has_col:
-                continue
-            df = _with_defaults(df, source)
-            if source == "usage_events":
-                con.register("event_kinds", event_kinds(df["event"], tables.config))
-            if source == "tickets":
-                con.register("urgent_priorities", urgent_priorities(tables.config))
-            con.register(source, df)
-            part = con.execute(SQL[agg]).df()
-            out = out.merge(part, on=["account_id", "week_start"], how="left")
-            fill = [c for c in cols if c not in NOT_FILLED]
-            out[fill] = out[fill].fillna(0)
-            for col in unknown_columns(source, has_col, tables.config):
-                out[col] = float("nan")
-            con.unregister(source)
+        out = con.execute(_one_statement(con, tables, static)).df()
     finally:
         con.close()
-    out = _fallback_commercial(out, tables)
     out = finalise_timeline(out)
     log.info("timeline: %d accounts, %d account-weeks", out["account_id"].nunique(), len(out))
     return out
+
+
+def _one_statement(con: duckdb.DuckDBPyConnection, tables: Tables, static: list[str]) -> str:
+    """Register the sources on ``con``; the statement that builds the timeline from them.
+
+    Each source becomes a CTE of its rows before ``params.cutoff``; each aggregate a CTE joined to
+    the spine; a count without rows is 0, a value (:data:`NOT_FILLED`) stays unknown, a column in
+    :func:`unknown_columns` is left out (unknown), and seats / ARR without a contract in force
+    come from the accounts table.
+    """
+    ctes = [f"spine AS ({SQL['spine']})"]
+    columns: dict[str, set[str]] = {}
+    words = 1
+    for source in dict.fromkeys(SOURCE_OF_AGG.values()):
+        df = tables.get(source)
+        if df is None:
+            continue
+        columns[source] = set(df.columns)
+        df = _with_defaults(df, source)
+        if source == "usage_events":
+            kinds = event_kinds(df["event"], tables.config)
+            words = sum(c.startswith("feature_bits_") for c in kinds.columns)
+            con.register("event_kinds", kinds)
+        if source == "tickets":
+            con.register("urgent_priorities", urgent_priorities(tables.config))
+        con.register(f"all_{source}", df)
+        when = TABLES[source].time_column
+        ctes.append(
+            f"{source} AS (SELECT * FROM all_{source} WHERE {when} < (SELECT cutoff FROM params))"
+        )
+    sql = statements(words)
+    joins: list[str] = []
+    values: dict[str, str] = {}
+    for agg, cols in AGGREGATES.items():
+        source = SOURCE_OF_AGG[agg]
+        if source not in columns:
+            continue
+        if agg in NEEDS_COLUMN and NEEDS_COLUMN[agg] not in columns[source]:
+            continue
+        ctes.append(f"agg_{agg} AS ({sql[agg]})")
+        joins.append(
+            f"LEFT JOIN agg_{agg} ON agg_{agg}.account_id = s.account_id"
+            f" AND agg_{agg}.week_start = s.week_start"
+        )
+        unknown = unknown_columns(source, columns[source], tables.config)
+        for col in cols:
+            if col not in unknown:
+                ref = f"agg_{agg}.{col}"
+                values[col] = ref if col in NOT_FILLED else f"COALESCE({ref}, 0)"
+    if static:
+        joins.append("LEFT JOIN accounts a ON a.account_id = s.account_id")
+        for col in static:
+            values[col] = f"COALESCE({values[col]}, a.{col})" if col in values else f"a.{col}"
+    select = ", ".join(
+        ["s.account_id", "s.week_start", *(f"{v} AS {c}" for c, v in values.items())]
+    )
+    return f"WITH {', '.join(ctes)} SELECT {select} FROM spine s {' '.join(joins)}"
 
 
 def finalise_timeline(out: pd.DataFrame) -> pd.DataFrame:
@@ -302,18 +393,6 @@ def finalise_timeline(out: pd.DataFrame) -> pd.DataFrame:
     out["week_start"] = pd.to_datetime(out["week_start"]).astype("datetime64[us]")
     out = out.sort_values(list(TIMELINE_KEY), kind="stable").reset_index(drop=True)
     return out[[*TIMELINE_KEY, *TIMELINE_COLUMNS]]
-
-
-def _fallback_commercial(out: pd.DataFrame, tables: Tables) -> pd.DataFrame:
-    """Without a contract in force, take seats/ARR from the accounts table (a static value)."""
-    acc = tables.accounts.set_index("account_id")
-    for col in ("seats", "arr"):
-        static = out["account_id"].map(acc[col]) if col in acc.columns else None
-        if col not in out.columns:
-            out[col] = static if static is not None else float("nan")
-        elif static is not None:
-            out[col] = out[col].fillna(static)
-    return out
 
 
 def timeline_availability(timeline: pd.DataFrame) -> dict[str, bool]:

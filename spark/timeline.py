@@ -33,11 +33,11 @@ _NULL_TYPES = {"closed_at": "timestamp", "score": "double", "seats": "double", "
 
 
 @functools.cache
-def spark_sql(name: str) -> str:
-    """Statement ``name`` of :data:`churnlens.features.timeline.SQL` in Spark's dialect."""
+def spark_sql(name: str, words: int = 1) -> str:
+    """Statement ``name`` of :func:`churnlens.features.timeline.statements` in Spark's dialect."""
     import sqlglot
 
-    (sql,) = sqlglot.transpile(tl.SQL[name], read="duckdb", write="spark")
+    (sql,) = sqlglot.transpile(tl.statements(words)[name], read="duckdb", write="spark")
     return sql
 
 
@@ -66,8 +66,8 @@ class _Views:
         df.createOrReplaceTempView(view)
         self.names[name] = view
 
-    def run(self, statement: str) -> DataFrame:
-        return self.spark.sql(_renamed(spark_sql(statement), self.names))
+    def run(self, statement: str, words: int = 1) -> DataFrame:
+        return self.spark.sql(_renamed(spark_sql(statement, words), self.names))
 
     def drop(self) -> None:
         for view in self.names.values():
@@ -155,6 +155,7 @@ def build_timeline_spark(
         spine = v.run("spine").cache()
         v.register("spine", spine)
         out = spine.select(*TIMELINE_KEY)
+        words = 1
         for agg, cols in tl.AGGREGATES.items():
             source = tl.SOURCE_OF_AGG[agg]
             df = tables.get(source)
@@ -170,16 +171,21 @@ def build_timeline_spark(
             if source == "usage_events":
                 names = pd.Series([r["event"] for r in df.select("event").distinct().collect()])
                 kinds = tl.event_kinds(names, cfg)
-                v.register(
-                    "event_kinds",
-                    _frame(spark, kinds, "event string, is_login boolean, is_core boolean"),
+                bits = [c for c in kinds.columns if c.startswith("feature_bits_")]
+                words = len(bits)
+                schema = ", ".join(
+                    [
+                        "event string, is_login boolean, is_core boolean",
+                        *(f"{b} bigint" for b in bits),
+                    ]
                 )
+                v.register("event_kinds", _frame(spark, kinds, schema))
             if source == "tickets":
                 v.register(
                     "urgent_priorities", _frame(spark, tl.urgent_priorities(cfg), "priority string")
                 )
             v.register(source, df)
-            part = v.run(agg)
+            part = v.run(agg, words)
             out = out.join(part, on=list(TIMELINE_KEY), how="left")
             for col in cols:
                 if col not in tl.NOT_FILLED:

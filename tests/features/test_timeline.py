@@ -9,7 +9,7 @@ import pytest
 
 from churnlens.config import config_from_dict
 from churnlens.features.schema import TIMELINE_COLUMNS, TIMELINE_KEY
-from churnlens.features.timeline import build_timeline
+from churnlens.features.timeline import build_timeline, event_kinds
 
 from ..conftest import make_tables
 
@@ -123,3 +123,39 @@ def test_no_login_or_core_events_configured_means_unknown(tiny_frames):
     tl = build_timeline(make_tables(tiny_frames, as_of=date(2024, 1, 28), config=cfg))
     assert tl["logins"].isna().all() and tl["core_feature_events"].isna().all()
     assert tl["events"].notna().all()
+
+
+@pytest.mark.parametrize("n_features", [1, 62, 63, 64, 130])
+def test_distinct_features_and_users_are_exact_past_one_bitmask_word(tiny_frames, n_features):
+    names = [f"feature_{i:03d}" for i in range(n_features)]
+    # Every feature twice (by two users) in a's first week, plus logins by a third user and by
+    # a row without a user id; the week after, half the features by one user.
+    rows = [("a", "2024-01-02", name, user) for name in names for user in ("u1", "u2")]
+    rows += [("a", "2024-01-03", "login", "u3"), ("a", "2024-01-03", "login", None)]
+    rows += [("a", "2024-01-09", name, "u1") for name in names[: (n_features + 1) // 2]]
+    tiny_frames["usage_events"] = pd.DataFrame(
+        rows, columns=["account_id", "occurred_at", "event", "user_id"]
+    )
+    tl = build_timeline(make_tables(tiny_frames, as_of=date(2024, 1, 28)))
+    first, second = _row(tl, "a", "2024-01-01"), _row(tl, "a", "2024-01-08")
+    assert first["distinct_features"] == n_features  # logins are not features
+    assert first["active_users"] == 3  # a row without a user id is no user
+    assert first["events"] == 2 * n_features + 2 and first["logins"] == 2
+    assert second["distinct_features"] == (n_features + 1) // 2
+    assert second["active_users"] == 1
+
+
+def test_event_kinds_give_each_feature_one_bit_and_logins_none():
+    cfg = config_from_dict({"events": {"login": ["login"], "core_features": ["f001"]}})
+    events = pd.Series(["login", *[f"f{i:03d}" for i in range(70)], "f001", None])
+    kinds = event_kinds(events, cfg)
+    bits = kinds[[c for c in kinds.columns if c.startswith("feature_bits_")]]
+    assert list(bits.columns) == ["feature_bits_0", "feature_bits_1"]
+    assert len(kinds) == 71 and kinds["event"].is_unique
+    login = kinds["event"] == "login"
+    assert (bits[login] == 0).all(axis=None)
+    ones = bits[~login].apply(lambda col: col.map(lambda v: bin(v).count("1"))).sum(axis=1)
+    assert (ones == 1).all()  # exactly one bit per feature ...
+    assert not bits[~login].duplicated().any()  # ... and never the same one
+    assert (bits >= 0).all(axis=None)  # the sign bit stays clear
+    assert kinds.loc[kinds["event"] == "f001", "is_core"].item()

@@ -22,7 +22,7 @@ from churnlens.datasets.simulator import SimulatorConfig, simulate, write_base
 from churnlens.features.contract import load_tables
 from churnlens.features.indicators import compute_indicators
 from churnlens.features.snapshots import build_snapshots
-from churnlens.features.timeline import SQL, build_timeline
+from churnlens.features.timeline import SQL, build_timeline, event_kinds
 
 if importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("sqlglot") is None:
     pytest.skip(
@@ -114,6 +114,33 @@ def test_every_statement_transpiles_from_the_duckdb_definition():
 
     for name, sql in SQL.items():
         assert cs.spark_sql(name) == sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+
+
+def test_timeline_matches_duckdb_with_more_event_names_than_one_bitmask_word(
+    spark, base: Path, tmp_path: Path
+):
+    """150 feature names need three ``feature_bits`` words: both engines still count exactly."""
+    d = tmp_path / "many"
+    d.mkdir()
+    for f in base.glob("*"):
+        if f.name != "usage_events.parquet":
+            (d / f.name).symlink_to(f)
+    events = pd.read_parquet(base / "usage_events.parquet")
+    rename = events["event"] != "login"
+    rng = np.random.default_rng(5)
+    names = np.array([f"feature_{i:03d}" for i in range(150)])
+    events.loc[rename, "event"] = names[rng.integers(0, 150, int(rename.sum()))]
+    events.to_parquet(d / "usage_events.parquet", index=False)
+    cfg = load_config(None, d)
+    tables = load_tables(d, cfg, MID)
+    kinds = event_kinds(tables.frames["usage_events"]["event"], cfg)
+    assert kinds.columns[-1] == "feature_bits_2"
+    want = build_timeline(tables)
+    assert want["distinct_features"].max() > 40
+    got = cs.timeline_to_pandas(
+        cs.build_timeline_spark(spark, cs.read_tables(spark, d, cfg, MID), cfg, MID)
+    )
+    _assert_same(got, want)
 
 
 def test_partitioned_parquet_reads_the_same_rows(spark, base: Path, partitioned: Path):
