@@ -382,17 +382,23 @@ def finalise_timeline(out: pd.DataFrame) -> pd.DataFrame:
 
     Missing columns are added as unknown. Shared by every engine so their outputs compare equal.
     """
-    out = out.copy()
+    columns: dict[str, object] = {
+        "account_id": out["account_id"],
+        "week_start": pd.to_datetime(out["week_start"]).astype("datetime64[us]"),
+    }
     for col in TIMELINE_COLUMNS:
         if col not in out.columns:
-            out[col] = float("nan")
-        if col in COUNT_COLUMNS:
-            out[col] = pd.to_numeric(out[col]).round().astype("Int64")
+            values = pd.Series(np.nan, index=out.index)
         else:
-            out[col] = pd.to_numeric(out[col]).astype("float64")
-    out["week_start"] = pd.to_datetime(out["week_start"]).astype("datetime64[us]")
-    out = out.sort_values(list(TIMELINE_KEY), kind="stable").reset_index(drop=True)
-    return out[[*TIMELINE_KEY, *TIMELINE_COLUMNS]]
+            values = pd.to_numeric(out[col])
+        if col in COUNT_COLUMNS:
+            if pd.api.types.is_float_dtype(values.dtype):
+                values = values.round()
+            columns[col] = values.astype("Int64")
+        else:
+            columns[col] = values.astype("float64")
+    frame = pd.DataFrame(columns).sort_values(list(TIMELINE_KEY), kind="stable")
+    return frame.reset_index(drop=True)
 
 
 def timeline_availability(timeline: pd.DataFrame) -> dict[str, bool]:

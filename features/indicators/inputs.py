@@ -248,14 +248,15 @@ def window_arrays(
     w = _Windows(pos, start)
     out: dict[str, np.ndarray] = {}
 
-    # Window sums of every column at once: prefix sums of the (rows x columns) matrix.
-    matrix = np.column_stack([cols[c] for c in TIMELINE_COLUMNS]) if n_rows else None
+    # Window sums of every column at once: prefix sums of the (rows x columns) matrix, held
+    # column-major so each column's running sum walks contiguous memory.
+    matrix = np.array([cols[c] for c in TIMELINE_COLUMNS]).T if n_rows else None
     if matrix is not None:
         known = ~np.isnan(matrix)
-        csum = np.vstack(
-            [np.zeros((1, matrix.shape[1])), np.cumsum(np.where(known, matrix, 0.0), 0)]
-        )
-        ksum = np.vstack([np.zeros((1, matrix.shape[1]), np.int64), np.cumsum(known, 0)])
+        csum = np.zeros((n_rows + 1, matrix.shape[1]), order="F")
+        np.cumsum(np.where(known, matrix, 0.0), 0, out=csum[1:])
+        ksum = np.zeros((n_rows + 1, matrix.shape[1]), dtype=np.int64, order="F")
+        np.cumsum(known, 0, out=ksum[1:])
     for name, (lo, hi) in WINDOWS.items():
         if matrix is None:
             sums = np.full((len(pos), len(TIMELINE_COLUMNS)), np.nan)
