@@ -10,7 +10,12 @@ import pytest
 
 from churnlens.config import Config, config_from_dict, load_config
 from churnlens.errors import ConfigError, DataContractError
-from churnlens.features.contract import last_complete_week_start, load_tables, validate
+from churnlens.features.contract import (
+    exact_duplicates,
+    last_complete_week_start,
+    load_tables,
+    validate,
+)
 
 from ..conftest import make_tables
 
@@ -126,6 +131,23 @@ def test_duplicate_accounts_identical_repaired_conflicting_fatal(tiny_frames):
     tiny_frames["accounts"] = pd.concat([acc, other], ignore_index=True)
     with pytest.raises(DataContractError, match="different values"):
         make_tables(tiny_frames)
+
+
+@pytest.mark.parametrize("tz", [None, "UTC"])
+def test_exact_duplicates_matches_pandas_duplicated(tz):
+    at = pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-01", "2024-01-02", "2024-01-02"])
+    df = pd.DataFrame(
+        {
+            "account_id": ["a", "a", "b", "a", "a"],
+            "occurred_at": at.tz_localize(tz) if tz else at,
+            "event": ["x", "x", "x", "y", None],
+        }
+    )
+    got = exact_duplicates(df)
+    assert got.tolist() == [False, True, False, False, False]
+    assert got.equals(df.duplicated(keep="first"))
+    no_stamps = df.drop(columns=["occurred_at"])
+    assert exact_duplicates(no_stamps).equals(no_stamps.duplicated(keep="first"))
 
 
 def test_churn_for_unknown_account_and_several_churns(tiny_frames):
