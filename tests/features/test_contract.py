@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -232,3 +233,22 @@ def test_config_renames_columns_and_rejects_bad_keys(tmp_path: Path, tiny_frames
 )
 def test_last_complete_week(as_of: date, monday: date):
     assert last_complete_week_start(as_of) == monday
+
+
+def test_exact_duplicates_on_a_large_frame_matches_pandas():
+    """Above the small-frame cut-off the row-key path runs: same answer as ``duplicated``."""
+    rng = np.random.default_rng(3)
+    n = 150_000
+    df = pd.DataFrame(
+        {
+            "account_id": pd.Series(rng.integers(0, 50, n).astype(str), dtype="str"),
+            "occurred_at": pd.to_datetime(rng.integers(0, 2_000, n), unit="s", utc=True),
+            "event": pd.Series(rng.choice(["login", "report", None], n), dtype="str"),
+            "quantity": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 3, n) * 1.0),
+        }
+    )
+    df.loc[::7, "quantity"] = -0.0  # equal to 0.0 for duplicated
+    got = exact_duplicates(df)
+    want = df.duplicated(keep="first")
+    assert want.sum() > 1_000  # the frame does hold duplicates, with NaN and -0.0 among them
+    assert got.equals(want)
