@@ -682,8 +682,7 @@ def exact_duplicates(df: pd.DataFrame) -> pd.Series:
     shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     dup = np.zeros(len(df), dtype=bool)
     if shared.size:
-        at = np.minimum(np.searchsorted(shared, key), shared.size - 1)
-        maybe = shared[at] == key
+        maybe = pd.Series(key).isin(shared).to_numpy()  # a hash lookup: faster than bisecting
         dup[maybe] = df.loc[maybe].duplicated(keep="first").to_numpy()
     return pd.Series(dup, index=df.index)
 
