@@ -49,6 +49,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from ..config import Config
 from ..errors import DataContractError
@@ -354,8 +355,6 @@ def _longer_than(text: pd.Series, limit: int) -> pd.Series:
     """
     arr = text.array
     if hasattr(arr, "__arrow_array__"):
-        import pyarrow.compute as pc
-
         longest = pc.max(pc.binary_length(arr.__arrow_array__())).as_py()
         if longest is None or longest <= limit:
             return pd.Series(False, index=text.index)
