@@ -334,17 +334,15 @@ def _stripped(s: pd.Series) -> pd.Series:
     return text.str.strip() if _is_text(s) else text
 
 
-def _present(s: pd.Series) -> pd.Series:
-    """True where a value is given (not null, not blank text)."""
-    if not _is_text(s):
-        return s.notna()
-    return s.notna() & (s.astype(str).str.strip() != "")
-
-
 def _stripped_and_present(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """:func:`_stripped` and :func:`_present` of ``s``, stripping the text once."""
+    """:func:`_stripped` values, and True where a value is given (not null, not blank text)."""
     val = _stripped(s)
     return val, s.notna() & (val != "") if _is_text(s) else s.notna()
+
+
+def _present(s: pd.Series) -> pd.Series:
+    """True where a value is given (not null, not blank text)."""
+    return _stripped_and_present(s)[1] if _is_text(s) else s.notna()
 
 
 def _longer_than(text: pd.Series, limit: int) -> pd.Series:
@@ -662,15 +660,15 @@ def _column_key(s: pd.Series) -> np.ndarray:
     return codes.astype(np.uint64)
 
 
-def exact_duplicates(df: pd.DataFrame) -> pd.Series:
-    """``df.duplicated(keep="first")``, fast on event tables.
+def exact_duplicates(df: pd.DataFrame, min_rows: int = 100_000) -> pd.Series:
+    """``df.duplicated(keep="first")``, fast on event tables (from ``min_rows`` rows on).
 
     Every row gets a 64-bit key mixed from its columns; rows whose key is unique cannot repeat
     another row, so the exact comparison only runs on rows sharing a key (the real duplicates and
     rare key collisions). Finding shared keys is a sort, several times faster on millions of rows
     than pandas' hash table over every column.
     """
-    if len(df) < 100_000 or df.shape[1] == 0:
+    if len(df) < max(min_rows, 2) or df.shape[1] == 0:
         return df.duplicated(keep="first")
     key = np.zeros(len(df), dtype=np.uint64)
     with np.errstate(over="ignore"):
