@@ -77,8 +77,7 @@ def fightchurn(work: Path) -> list[str]:
     """Indicators vs raw counts on the full fightchurn data."""
     data = work / "fightchurn"
     import_fightchurn(FIGHTCHURN, data)
-    cfg = load_config(None, data)
-    cfg = cfg.model_copy(update={"labels": cfg.labels.model_copy(update={"step_weeks": 1})})
+    cfg = load_config(None, data)  # the adapter's config: weekly snapshots, 4-week horizon
     tables = load_tables(data, cfg)
     dates = [
         d

@@ -52,7 +52,12 @@ socialnet7 ad views lower satisfaction (utility -1.5), so this "login" count is 
 not a pure health signal. ``events.core_features`` = the events with positive utility in the
 socialnet7 configuration (post, newfriend, like, message, reply): the value moments of a social
 app. ``labels.horizon_weeks`` = 4: the data spans five months and the README benchmark uses a
-30-day horizon.
+30-day horizon. Five months hold about 16 weeks of observation dates with a complete horizon, too
+few for the default 13-week test and validation windows, so ``labels.step_weeks`` = 1 and
+``split`` = 4 weeks each (train on the first ~4 weeks of dates, then a purge gap, validation, a
+gap, test): ``churnlens train`` runs on the imported data as it is. ``registry.model_name`` =
+``churnlens-fightchurn``, so a model of this public data is never compared with (or replaces) the
+champion of the user's own ``churnlens`` model in a shared registry.
 """
 
 from __future__ import annotations
@@ -77,6 +82,9 @@ GAP_TOLERANCE_DAYS = 7
 LOGIN_EVENTS: tuple[str, ...] = ("adview",)
 CORE_FEATURES: tuple[str, ...] = ("post", "newfriend", "like", "message", "reply")
 HORIZON_WEEKS = 4
+SPLIT_WEEKS = 4
+"""Test and validation windows (weeks of weekly snapshots) that fit the five months of data."""
+MODEL_NAME = "churnlens-fightchurn"
 
 
 @dataclass
@@ -272,7 +280,9 @@ def config_dict() -> dict[str, Any]:
     """The ``churnlens.yaml`` written beside the tables (see the module docstring)."""
     return {
         "events": {"login": list(LOGIN_EVENTS), "core_features": list(CORE_FEATURES)},
-        "labels": {"horizon_weeks": HORIZON_WEEKS},
+        "labels": {"horizon_weeks": HORIZON_WEEKS, "step_weeks": 1},
+        "split": {"test_weeks": SPLIT_WEEKS, "valid_weeks": SPLIT_WEEKS},
+        "registry": {"model_name": MODEL_NAME},
     }
 
 

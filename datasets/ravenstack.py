@@ -39,7 +39,9 @@ Config (``churnlens.yaml``): ``events.login`` is empty: feature_usage holds dail
 counts and no login or session event, and any feature as a proxy would also drop out of
 ``distinct_features``. ``events.core_features`` is empty: the 40 features are opaque
 (``feature_1`` .. ``feature_40``), used about equally, and ``is_beta_feature`` is set per row, not
-per feature. Fill both in by hand if you know better.
+per feature. Fill both in by hand if you know better. ``registry.model_name`` =
+``churnlens-ravenstack``, so a model of this public data is never compared with (or replaces) the
+champion of the user's own ``churnlens`` model in a shared registry.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ UNAVOIDABLE_REASONS: tuple[str, ...] = (
     "business_closed",
 )
 """Reason codes that are clearly not the vendor's to prevent (matched case-insensitively)."""
+MODEL_NAME = "churnlens-ravenstack"
 
 SOURCE_TABLES = ("accounts", "subscriptions", "feature_usage", "support_tickets", "churn_events")
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -496,7 +499,10 @@ def build_churn(churn: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
 
 def config_dict() -> dict[str, Any]:
     """The ``churnlens.yaml`` written beside the tables (see the module docstring)."""
-    return {"events": {"login": [], "core_features": []}}
+    return {
+        "events": {"login": [], "core_features": []},
+        "registry": {"model_name": MODEL_NAME},
+    }
 
 
 def convert_ravenstack(

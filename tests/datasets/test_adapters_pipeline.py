@@ -13,6 +13,7 @@ from churnlens.config import load_config
 from churnlens.features.contract import load_tables, validate
 from churnlens.features.indicators import compute_indicators
 from churnlens.features.timeline import build_timeline
+from churnlens.training.pipeline import prepare
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data"
 runner = CliRunner()
@@ -35,6 +36,25 @@ def test_fightchurn_sample_imports_and_yields_indicators(tmp_path: Path):
     assert ind["logins_change_4w_vs_prior_8w"].notna().any()
 
 
+def test_fightchurn_import_is_ready_to_train(tmp_path: Path):
+    # Five months of data: the adapter's config must leave room for train / validation / test
+    # windows with their purge gaps (the defaults, 13 + 13 weeks, do not fit and train refused).
+    out = tmp_path / "fc"
+    res = runner.invoke(
+        app,
+        ["import", "fightchurn", "--source", str(SAMPLES / "fightchurn-sample"), "--out", str(out)],
+    )
+    assert res.exit_code == 0, res.output
+    cfg = load_config(None, out)
+    assert cfg.registry.model_name == "churnlens-fightchurn"
+    prepared = prepare(out, cfg, None, lambda message: None)
+    rows = prepared.frame["window"].value_counts()
+    assert {"train", "valid", "test"} <= set(rows.index)
+    w = prepared.windows
+    horizon = pd.Timedelta(weeks=cfg.labels.horizon_weeks)
+    assert w.train_end + horizon <= w.valid_start and w.valid_end + horizon <= w.test_start
+
+
 def test_ravenstack_inconsistencies_are_reported_by_validate(tmp_path: Path):
     out = tmp_path / "rs"
     res = runner.invoke(
@@ -43,6 +63,7 @@ def test_ravenstack_inconsistencies_are_reported_by_validate(tmp_path: Path):
     )
     assert res.exit_code == 0, res.output
     assert "churn_flag" in res.output  # the adapter's own notes are printed
+    assert load_config(None, out).registry.model_name == "churnlens-ravenstack"
     report = validate(out, load_config(None, out))
     assert report.ok
     checks = {(p.table, p.check) for p in report.problems}
