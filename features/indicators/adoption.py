@@ -54,7 +54,7 @@ def core_feature_share_4w(sum_core_feature_events_4w: Values, sum_events_4w: Val
     direction="down",
     unit="events per user",
     source="usage_events",
-    en="{value:.0f} actions per active user per week in the last 4 weeks",
+    en="{value:.0f} action{s} per active user per week in the last 4 weeks",
     ja="直近4週間のアクティブユーザー1人あたり週{value:.0f}アクション",
 )
 def events_per_active_user_4w(sum_events_4w: Values, sum_active_users_4w: Values) -> Values:

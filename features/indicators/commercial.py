@@ -61,7 +61,7 @@ def downgraded_13w(now_arr: Values, ago13_arr: Values) -> Values:
     direction="down",
     unit="weeks",
     source="accounts",
-    en="Renewal in {value:.0f} weeks",
+    en="Renewal in {value:.0f} week{s}",
     ja="更新まで{value:.0f}週間",
 )
 def weeks_to_renewal(

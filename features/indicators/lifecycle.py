@@ -13,7 +13,7 @@ ONBOARDED_CORE_WEEKS = 3
     direction="down",
     unit="weeks",
     source="accounts",
-    en="Customer for {value:.0f} weeks",
+    en="Customer for {value:.0f} week{s}",
     ja="契約から{value:.0f}週間",
 )
 def tenure_weeks(tenure_days: Values) -> Values:
@@ -65,7 +65,7 @@ def value_reached(weeks_to_first_core: Values, usage_known: Values) -> Values:
     direction="up",
     unit="weeks",
     source="usage_events",
-    en="Time to value: {value:.0f} weeks to first core-feature use (or still waiting)",
+    en="Time to value: {value:.0f} week{s} to first core-feature use (or still waiting)",
     ja="価値実感までの期間: コア機能の初回利用まで{value:.0f}週間（未到達を含む）",
 )
 def time_to_value_weeks(

@@ -6,7 +6,8 @@ aggregates from :mod:`.inputs` (e.g. ``logins_4w``) or other indicators; the res
 sentence a CSM reads in English and Japanese) is given once, in the decorator.
 
 Sentence templates are ``str.format`` strings with ``value`` (the indicator), ``abs`` (its absolute
-value) and ``trend`` (a word for its sign: up / down / unchanged, or 増加 / 減少 / 横ばい).
+value), ``trend`` (a word for its sign: up / down / unchanged, or 増加 / 減少 / 横ばい), and ``s`` /
+``es``, the English plural endings of a noun counted by ``{value:.0f}`` (empty when it shows 1).
 """
 
 from __future__ import annotations
@@ -111,7 +112,10 @@ def render(name: str, value: float, lang: Lang = "en") -> str:
         return ""  # a flag's sentence states the condition; it says nothing when false
     up, down, flat = _TREND[lang]
     trend = up if value > 0 else down if value < 0 else flat
-    return template.format(value=value, abs=abs(value), trend=trend)
+    one = abs(round(value)) == 1  # as "{value:.0f}" shows it
+    return template.format(
+        value=value, abs=abs(value), trend=trend, s="" if one else "s", es="" if one else "es"
+    )
 
 
 def code_version() -> str:

@@ -13,7 +13,7 @@ from .registry import indicator
     direction="down",
     unit="count",
     source="touchpoints",
-    en="{value:.0f} CSM touches in the last 13 weeks",
+    en="{value:.0f} CSM touch{es} in the last 13 weeks",
     ja="直近13週間のCSM接点は{value:.0f}回",
 )
 def touches_13w(sum_touches_13w: Values) -> Values:
@@ -26,7 +26,7 @@ def touches_13w(sum_touches_13w: Values) -> Values:
     direction="up",
     unit="weeks",
     source="touchpoints",
-    en="Last CSM contact {value:.0f} weeks ago",
+    en="Last CSM contact {value:.0f} week{s} ago",
     ja="最後のCSM接点は{value:.0f}週間前",
 )
 def weeks_since_last_touch(

@@ -33,7 +33,7 @@ def ticket_spike_4w_vs_13w(
     direction="up",
     unit="count",
     source="tickets",
-    en="{value:.0f} tickets in the last 13 weeks",
+    en="{value:.0f} ticket{s} in the last 13 weeks",
     ja="直近13週間の問い合わせは{value:.0f}件",
 )
 def tickets_13w(sum_tickets_opened_13w: Values) -> Values:
@@ -46,7 +46,7 @@ def tickets_13w(sum_tickets_opened_13w: Values) -> Values:
     direction="up",
     unit="count",
     source="tickets",
-    en="{value:.0f} urgent tickets in the last 13 weeks",
+    en="{value:.0f} urgent ticket{s} in the last 13 weeks",
     ja="直近13週間の緊急の問い合わせは{value:.0f}件",
 )
 def urgent_tickets_13w(sum_tickets_urgent_13w: Values) -> Values:
@@ -59,7 +59,7 @@ def urgent_tickets_13w(sum_tickets_urgent_13w: Values) -> Values:
     direction="up",
     unit="count",
     source="tickets",
-    en="{value:.0f} tickets still open",
+    en="{value:.0f} ticket{s} still open",
     ja="未解決の問い合わせが{value:.0f}件",
 )
 def open_tickets(now_tickets_open: Values) -> Values:
@@ -72,7 +72,7 @@ def open_tickets(now_tickets_open: Values) -> Values:
     direction="none",
     unit="weeks",
     source="tickets",
-    en="Last ticket {value:.0f} weeks ago",
+    en="Last ticket {value:.0f} week{s} ago",
     ja="最後の問い合わせは{value:.0f}週間前",
 )
 def weeks_since_last_ticket(

@@ -11,7 +11,7 @@ from .registry import indicator
     direction="down",
     unit="count",
     source="usage_events",
-    en="{value:.0f} logins in the last 4 weeks",
+    en="{value:.0f} login{s} in the last 4 weeks",
     ja="直近4週間のログイン数は{value:.0f}回",
 )
 def logins_4w(sum_logins_4w: Values) -> Values:

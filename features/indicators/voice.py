@@ -67,7 +67,7 @@ def survey_response_rate_26w(
     direction="up",
     unit="weeks",
     source="surveys",
-    en="No survey answered in {value:.0f} weeks",
+    en="No survey answered in {value:.0f} week{s}",
     ja="{value:.0f}週間アンケートへの回答なし",
 )
 def weeks_since_survey_answer(

@@ -47,6 +47,11 @@ def test_every_family_is_covered_and_metadata_is_complete():
             text = render(name, 1.0 if ind.unit == "flag" else -0.25, lang)
             assert text and "{" not in text, (name, lang, text)
     assert render("logins_4w", float("nan")) == ""
+    assert render("logins_4w", 1.0) == "1 login in the last 4 weeks"
+    assert render("logins_4w", 0.0) == "0 logins in the last 4 weeks"
+    assert render("logins_4w", 1.6) == "2 logins in the last 4 weeks"
+    assert render("touches_13w", 1.0) == "1 CSM touch in the last 13 weeks"
+    assert render("touches_13w", 3.0) == "3 CSM touches in the last 13 weeks"
     assert render("nps_detractor", 0.0) == "" and "detractor" in render("nps_detractor", 1.0)
 
 
