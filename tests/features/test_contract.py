@@ -12,13 +12,17 @@ import pytest
 from churnlens.config import Config, config_from_dict, load_config
 from churnlens.errors import ConfigError, DataContractError
 from churnlens.features.contract import (
+    as_distinct,
+    decoded,
     exact_duplicates,
     last_complete_week_start,
     load_tables,
+    read_table_file,
+    tables_from_frames,
     validate,
 )
 
-from ..conftest import make_tables
+from ..conftest import NOW, make_tables
 
 
 def _problem(tables_or_report, check: str, table: str):
@@ -252,3 +256,45 @@ def test_exact_duplicates_on_a_large_frame_matches_pandas():
     want = df.duplicated(keep="first")
     assert want.sum() > 1_000  # the frame does hold duplicates, with NaN and -0.0 among them
     assert got.equals(want)
+
+
+def test_text_checks_on_distinct_values_match_checks_per_row(tiny_frames):
+    """Event-table text runs through the checks as codes + distinct values: same tables."""
+    frames = {k: v.copy() for k, v in tiny_frames.items()}
+    ev = frames["usage_events"]
+    frames["usage_events"] = pd.concat(
+        [ev, ev.assign(account_id=[" a", "a ", "zz", "  "], user_id=["u1 ", None, "u9", "u1"])],
+        ignore_index=True,
+    )
+    as_text = tables_from_frames(frames, now=NOW)
+    as_cat = {k: v.copy() for k, v in frames.items()}
+    as_cat["usage_events"] = frames["usage_events"].astype("category")
+    got = tables_from_frames(as_cat, now=NOW)
+    usage = got.frames["usage_events"]
+    pd.testing.assert_frame_equal(usage, as_text.frames["usage_events"], check_exact=True)
+    assert usage["account_id"].dtype == "str" and not usage["user_id"].iloc[:4].isna().any()
+    # " a" and "a " are account a after stripping; "zz" is unknown and "  " a missing id
+    assert usage["account_id"].tolist().count("a") == 5
+    checks = {(p.check, p.count) for p in got.report.problems}
+    assert checks == {(p.check, p.count) for p in as_text.report.problems}
+    assert ("unknown_account", 1) in checks and ("missing_id", 1) in checks
+
+
+def test_distinct_text_round_trip_keeps_missing_values():
+    s = pd.Series([" x", "y", None, "x ", ""], dtype="str", name="event")
+    cat = as_distinct(s)
+    assert isinstance(cat.dtype, pd.CategoricalDtype) and len(cat.cat.categories) == 4
+    back = decoded(cat)
+    pd.testing.assert_series_equal(back, s, check_exact=True)
+    assert decoded(s) is s  # plain text is left as it is
+
+
+def test_parquet_text_is_read_as_categories_and_loaded_as_text(tmp_path: Path, tiny_frames):
+    for name, df in tiny_frames.items():
+        df.to_parquet(tmp_path / f"{name}.parquet")
+    raw = read_table_file(tmp_path / "usage_events.parquet")
+    assert isinstance(raw["event"].dtype, pd.CategoricalDtype)
+    tables = load_tables(tmp_path, now=NOW)
+    want = tables_from_frames(tiny_frames, now=NOW)
+    for name in tiny_frames:
+        pd.testing.assert_frame_equal(tables.frames[name], want.frames[name], check_exact=True)
