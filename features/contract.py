@@ -45,7 +45,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -345,6 +345,14 @@ def _stripped(s: pd.Series) -> pd.Series:
     return text.str.strip() if _is_text(s) else text
 
 
+_Rows = TypeVar("_Rows", pd.DataFrame, pd.Series)
+
+
+def _without(data: _Rows, mask: pd.Series) -> _Rows:
+    """``data`` without the rows where ``mask`` is True (no copy when there are none)."""
+    return data.loc[~mask] if mask.any() else data
+
+
 def _is_categorical(s: pd.Series) -> bool:
     return isinstance(s.dtype, pd.CategoricalDtype)
 
@@ -370,7 +378,7 @@ def decoded(s: pd.Series) -> pd.Series:
     if not pd.api.types.is_string_dtype(cats.dtype):
         return s.astype(object)
     codes = s.cat.codes.to_numpy()
-    values = pa.array(np.asarray(cats, dtype=object), type=pa.string())
+    values = pa.array(np.asarray(cats, dtype=object), type=pa.large_string())  # > 2 GiB of text
     taken = values.take(pa.array(codes, mask=codes < 0))
     return pd.Series(pd.array(taken, dtype="str"), index=s.index, name=s.name)
 
@@ -381,12 +389,18 @@ def _decoded_frame(df: pd.DataFrame, keep: Collection[str] = ()) -> pd.DataFrame
     return df.assign(**cols) if cols else df
 
 
-def _per_row(per_value: np.ndarray, codes: np.ndarray, missing: object) -> np.ndarray:
+def _per_row(per_value: np.ndarray, codes: np.ndarray, missing: bool | int) -> np.ndarray:
     """``per_value[code]`` for each row; ``missing`` where the code is -1 (no value)."""
-    out = np.full(len(codes), missing, dtype=per_value.dtype)
-    has = codes >= 0
-    out[has] = per_value[codes[has]]
-    return out
+    if not per_value.size:
+        return np.full(len(codes), missing, dtype=per_value.dtype)
+    return np.where(codes >= 0, per_value[codes], missing).astype(per_value.dtype, copy=False)
+
+
+def _flags(per_value: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """:func:`_per_row` of booleans (False where no value), cheap when all agree."""
+    if not per_value.any():
+        return np.zeros(len(codes), dtype=bool)
+    return codes >= 0 if per_value.all() else _per_row(per_value, codes, False)
 
 
 def _stripped_and_present(s: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -398,10 +412,11 @@ def _stripped_and_present(s: pd.Series) -> tuple[pd.Series, pd.Series]:
         text, given = _stripped_and_present(pd.Series(s.cat.categories))
         remap, uniques = pd.factorize(text)  # stripping can make two values equal
         old = s.cat.codes.to_numpy()
-        codes = _per_row(remap, old, -1)
-        val = pd.Series(pd.Categorical.from_codes(codes, uniques), index=s.index, name=s.name)
-        present = _per_row(given.to_numpy(dtype=bool), old, False)
-        return val, pd.Series(present, index=s.index)
+        same = np.array_equal(remap, np.arange(len(remap)))
+        codes = old if same else _per_row(remap, old, -1)
+        cat = pd.Categorical.from_codes(codes, uniques, validate=False)
+        present = _flags(given.to_numpy(dtype=bool), old)
+        return pd.Series(cat, index=s.index, name=s.name), pd.Series(present, index=s.index)
     val = _stripped(s)
     return val, s.notna() & (val != "") if _is_text(s) else s.notna()
 
@@ -419,7 +434,7 @@ def _longer_than(text: pd.Series, limit: int) -> pd.Series:
     """
     if _is_categorical(text):
         longer = _longer_than(pd.Series(text.cat.categories), limit).to_numpy(dtype=bool)
-        return pd.Series(_per_row(longer, text.cat.codes.to_numpy(), False), index=text.index)
+        return pd.Series(_flags(longer, text.cat.codes.to_numpy()), index=text.index)
     arr = text.array
     if hasattr(arr, "__arrow_array__"):
         longest = pc.max(pc.binary_length(arr.__arrow_array__())).as_py()
@@ -469,8 +484,7 @@ class _TableCleaner:
         )
 
     def drop(self, mask: pd.Series) -> None:
-        if mask.any():
-            self.df = self.df.loc[~mask]
+        self.df = _without(self.df, mask)
 
     def coerce(self) -> pd.DataFrame:
         for col in self.spec.columns:
@@ -634,7 +648,7 @@ def _check_accounts(df: pd.DataFrame, c: _TableCleaner) -> pd.DataFrame:
             "account listed twice with identical rows; one kept",
             df["account_id"],
         )
-        df = df.loc[~exact]
+        df = _without(df, exact)
         conflict = df.duplicated("account_id", keep=False)
         c.problem(
             "account_id",
@@ -694,8 +708,8 @@ def _unknown_and_early(
         "account_id not in accounts; rows dropped",
         df["account_id"],
     )
-    df = df.loc[~unknown]
-    created = created.loc[~unknown]
+    df = _without(df, unknown)
+    created = _without(created, unknown)
     early = df[time_col] < created
     if table == "contracts":
         c.problem(
@@ -716,7 +730,7 @@ def _unknown_and_early(
             "dated before the account's created_at; rows dropped",
             df[time_col],
         )
-        df = df.loc[~early]
+        df = _without(df, early)
     return df
 
 
@@ -726,9 +740,9 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 def _column_key(s: pd.Series) -> np.ndarray:
     """One uint64 per row, equal for equal values (nulls equal to nulls, as ``duplicated``)."""
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        return np.asarray(s.array.asi8).astype(np.uint64)
+        return np.asarray(s.array.asi8).view(np.uint64)
     if _is_categorical(s):  # categories are distinct: equal codes, equal values
-        return s.cat.codes.to_numpy().astype(np.int64).astype(np.uint64)
+        return s.cat.codes.to_numpy().astype(np.uint64)  # -1 (missing) wraps to the top value
     kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else ""  # numpy-backed numbers only
     if kind in ("i", "u", "b"):
         return s.to_numpy().astype(np.uint64)
@@ -751,8 +765,9 @@ def exact_duplicates(df: pd.DataFrame, min_rows: int = 100_000) -> pd.Series:
         return df.duplicated(keep="first")
     key = np.zeros(len(df), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for col in df.columns:
-            key = (key ^ _column_key(df[col])) * _MIX
+        for col in df.columns:  # in place: no temporary arrays of every row
+            key ^= _column_key(df[col])
+            key *= _MIX
             key ^= key >> np.uint64(29)
     ordered = np.sort(key)
     shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
@@ -793,7 +808,7 @@ def _table_specific(table: str, df: pd.DataFrame, c: _TableCleaner) -> pd.DataFr
                 "duplicate ticket_id; first kept",
                 df["ticket_id"],
             )
-            df = df.loc[~dup]
+            df = _without(df, dup)
         if "closed_at" in df.columns:
             bad = df["closed_at"] < df["opened_at"]
             c.df = df
@@ -853,7 +868,7 @@ def _table_specific(table: str, df: pd.DataFrame, c: _TableCleaner) -> pd.DataFr
             "account has several churn events; the first one is used",
             df["account_id"],
         )
-        df = df.loc[~again]
+        df = _without(df, again)
     return df
 
 
@@ -870,7 +885,7 @@ def _cut(
         f"dated in the future (after {now:%Y-%m-%d %H:%M} UTC); rows dropped",
         df[time_col],
     )
-    df = df.loc[~future]
+    df = _without(df, future)
     if as_of is not None:
         late = df[time_col] >= cutoff(as_of)
         n = int(late.sum())
@@ -885,7 +900,7 @@ def _cut(
                     f"dated after --as-of {as_of}; ignored",
                 )
             )
-        df = df.loc[~late]
+        df = _without(df, late)
         # Later facts about an earlier row (a ticket closed after as_of) are not known yet.
         for col in TABLES[table].columns:
             if col.kind == "timestamp" and col.name != time_col and col.name in df.columns:
@@ -928,7 +943,7 @@ def tables_from_frames(
                 report.tables_missing.append(table)
             continue
         spec = TABLES[table]
-        df = frames[table].copy()
+        df = frames[table].copy(deep=False)  # copy-on-write: the caller's frame is never changed
         df.columns = [str(col).strip() for col in df.columns]
         df = df.rename(columns=config.columns.get(table, {}))
         # Categoricals (Parquet text) stay so only where the checks use their codes (as_distinct).

@@ -266,7 +266,10 @@ def test_text_checks_on_distinct_values_match_checks_per_row(tiny_frames):
         [ev, ev.assign(account_id=[" a", "a ", "zz", "  "], user_id=["u1 ", None, "u9", "u1"])],
         ignore_index=True,
     )
+    before = {k: v.copy() for k, v in frames.items()}
     as_text = tables_from_frames(frames, now=NOW)
+    for name, df in before.items():  # the caller's frames are left as they were
+        pd.testing.assert_frame_equal(frames[name], df, check_exact=True)
     as_cat = {k: v.copy() for k, v in frames.items()}
     as_cat["usage_events"] = frames["usage_events"].astype("category")
     got = tables_from_frames(as_cat, now=NOW)
