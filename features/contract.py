@@ -375,7 +375,7 @@ def decoded(s: pd.Series) -> pd.Series:
     if not _is_categorical(s):
         return s
     cats = s.cat.categories
-    if not pd.api.types.is_string_dtype(cats.dtype):
+    if cats.inferred_type not in ("string", "empty"):  # e.g. numbers, or a mix
         return s.astype(object)
     codes = s.cat.codes.to_numpy()
     values = pa.array(np.asarray(cats, dtype=object), type=pa.large_string())  # > 2 GiB of text

@@ -293,6 +293,10 @@ def test_distinct_text_round_trip_keeps_missing_values():
 
 
 def test_parquet_text_is_read_as_categories_and_loaded_as_text(tmp_path: Path, tiny_frames):
+    tiny_frames = dict(tiny_frames)
+    tiny_frames["usage_events"] = tiny_frames["usage_events"].assign(
+        note=pd.Series([None] * 4, dtype="str")  # an unknown, all-missing text column
+    )
     for name, df in tiny_frames.items():
         df.to_parquet(tmp_path / f"{name}.parquet")
     raw = read_table_file(tmp_path / "usage_events.parquet")
