@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from churnlens.cli import app
 from churnlens.config import load_config
@@ -19,13 +19,18 @@ SAMPLES = Path(__file__).resolve().parents[1] / "data"
 runner = CliRunner()
 
 
-def test_fightchurn_sample_imports_and_yields_indicators(tmp_path: Path):
-    out = tmp_path / "fc"
+def imported(kind: str, tmp_path: Path) -> tuple[Path, Result]:
+    """``churnlens import KIND`` of the sample into ``tmp_path``: the directory and the result."""
+    out = tmp_path / kind
     res = runner.invoke(
-        app,
-        ["import", "fightchurn", "--source", str(SAMPLES / "fightchurn-sample"), "--out", str(out)],
+        app, ["import", kind, "--source", str(SAMPLES / f"{kind}-sample"), "--out", str(out)]
     )
     assert res.exit_code == 0, res.output
+    return out, res
+
+
+def test_fightchurn_sample_imports_and_yields_indicators(tmp_path: Path):
+    out, _ = imported("fightchurn", tmp_path)
     cfg = load_config(None, out)
     tables = load_tables(out, cfg)
     assert tables.as_of == pd.Timestamp("2020-06-01").date()
@@ -39,12 +44,7 @@ def test_fightchurn_sample_imports_and_yields_indicators(tmp_path: Path):
 def test_fightchurn_import_is_ready_to_train(tmp_path: Path):
     # Five months of data: the adapter's config must leave room for train / validation / test
     # windows with their purge gaps (the defaults, 13 + 13 weeks, do not fit and train refused).
-    out = tmp_path / "fc"
-    res = runner.invoke(
-        app,
-        ["import", "fightchurn", "--source", str(SAMPLES / "fightchurn-sample"), "--out", str(out)],
-    )
-    assert res.exit_code == 0, res.output
+    out, _ = imported("fightchurn", tmp_path)
     cfg = load_config(None, out)
     assert cfg.registry.model_name == "churnlens-fightchurn"
     prepared = prepare(out, cfg, None, lambda message: None)
@@ -56,12 +56,7 @@ def test_fightchurn_import_is_ready_to_train(tmp_path: Path):
 
 
 def test_ravenstack_inconsistencies_are_reported_by_validate(tmp_path: Path):
-    out = tmp_path / "rs"
-    res = runner.invoke(
-        app,
-        ["import", "ravenstack", "--source", str(SAMPLES / "ravenstack-sample"), "--out", str(out)],
-    )
-    assert res.exit_code == 0, res.output
+    out, res = imported("ravenstack", tmp_path)
     assert "churn_flag" in res.output  # the adapter's own notes are printed
     assert load_config(None, out).registry.model_name == "churnlens-ravenstack"
     report = validate(out, load_config(None, out))
