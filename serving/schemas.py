@@ -273,7 +273,11 @@ def describe_errors(errors: Sequence[Mapping[str, Any]]) -> list[str]:
         if kind == "missing":
             msg = "required field is missing"
         elif kind == "greater_than_equal":
-            msg = f"must be >= {ctx.get('ge', 0)}, got {e.get('input')}"
+            # BentoML's error detail leaves out the input and the context: the bound is then
+            # read from the message, and the value is named only where it is given.
+            bound = ctx.get("ge", msg.rsplit(" ", 1)[-1])
+            got = e.get("input")
+            msg = f"must be >= {bound}" + ("" if got is None else f", got {got}")
         elif kind == "finite_number":
             # JSON has no NaN/Infinity: BentoML's error detail shows such an input as null.
             got = e.get("input")

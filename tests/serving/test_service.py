@@ -148,6 +148,15 @@ def test_field_path_and_error_lines() -> None:
         "accounts[0].profile.created_at: required field is missing",
         "accounts[1]: bad",
     ]
+    # Pydantic's own errors carry the input and the bound; BentoML's HTTP detail carries neither.
+    ge = {"type": "greater_than_equal", "loc": ["accounts", 0, "weeks", 1, "logins"]}
+    msg = "Input should be greater than or equal to 0"
+    assert describe_errors([ge | {"msg": msg, "input": -3, "ctx": {"ge": 0}}]) == [
+        "accounts[0].weeks[1].logins: must be >= 0, got -3"
+    ]
+    assert describe_errors([ge | {"msg": msg.replace("0", "1")}]) == [
+        "accounts[0].weeks[1].logins: must be >= 1"
+    ]
 
 
 # ---------------------------------------------------------------------------- in-process API
@@ -353,6 +362,7 @@ def test_bad_request_is_400_naming_the_field(
     assert r.status_code == 400, r.text
     doc = r.json()
     assert expected in doc["error"], doc
+    assert "got None" not in doc["error"], doc  # the server's detail has no input to quote
     assert all(isinstance(p, str) for p in doc["problems"])
     assert bentoml_log, "the client error is logged"
     for rec in bentoml_log:
