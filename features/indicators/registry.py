@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -51,6 +52,9 @@ _TREND: dict[Lang, tuple[str, str, str]] = {
     "en": ("up", "down", "unchanged"),
     "ja": ("増加", "減少", "横ばい"),
 }
+
+# A change given as a share beside its direction: "{trend} {abs:.0%}" / "{abs:.0%}{trend}".
+_TREND_SHARE = re.compile(r"\{trend\} \{abs:([^}]*%)\}|\{abs:([^}]*%)\}\{trend\}")
 
 IndicatorFn = Callable[..., Values]
 
@@ -112,6 +116,10 @@ def render(name: str, value: float, lang: Lang = "en") -> str:
         return ""  # a flag's sentence states the condition; it says nothing when false
     up, down, flat = _TREND[lang]
     trend = up if value > 0 else down if value < 0 else flat
+    share = _TREND_SHARE.search(template)
+    if share and format(abs(value), share.group(1) or share.group(2)).strip("0.%") == "":
+        # A change that shows as 0% is no change: "Logins unchanged", not "Logins up 0%".
+        template, trend = _TREND_SHARE.sub("{trend}", template), flat
     one = abs(round(value)) == 1  # as "{value:.0f}" shows it
     return template.format(
         value=value, abs=abs(value), trend=trend, s="" if one else "s", es="" if one else "es"

@@ -52,6 +52,13 @@ def test_every_family_is_covered_and_metadata_is_complete():
     assert render("logins_4w", 1.6) == "2 logins in the last 4 weeks"
     assert render("touches_13w", 1.0) == "1 CSM touch in the last 13 weeks"
     assert render("touches_13w", 3.0) == "3 CSM touches in the last 13 weeks"
+    # a change that shows as 0% is no change; the direction follows the figure shown
+    change = "logins_change_4w_vs_prior_8w"
+    assert render(change, 0.003) == "Logins unchanged in the last 4 weeks vs the prior 8"
+    assert render(change, -0.004, "ja") == "直近4週間のログインが前8週間比で横ばい"
+    assert render(change, 0.006) == "Logins up 1% in the last 4 weeks vs the prior 8"
+    assert render(change, -0.25, "ja") == "直近4週間のログインが前8週間比で25%減少"
+    assert render("logins_vs_peak_4w", 0.0).startswith("Logins in the last 4 weeks are 0% below")
     assert render("nps_detractor", 0.0) == "" and "detractor" in render("nps_detractor", 1.0)
 
 
