@@ -460,6 +460,7 @@ def train(
 
     def go() -> None:
         from .config import load_config
+        from .training.pipeline import baselines_ahead
         from .training.pipeline import train as run_train
 
         cfg = load_config(config, data)
@@ -480,6 +481,14 @@ def train(
             tables=tables,
         )
         _print_metrics(result.metrics, result.windows)
+        for name in baselines_ahead(result.metrics):
+            console.print(
+                f"[yellow]warning:[/] the model does not beat the {name} baseline on this test "
+                f"window (ROC-AUC {result.metrics['model']['roc_auc']:.4f} vs "
+                f"{result.metrics[name]['roc_auc']:.4f}): too little signal or history for "
+                "LightGBM to add anything; check the data before acting on its scores",
+                highlight=False,
+            )
         console.print(
             f"run {result.run_id}: registered {cfg.registry.model_name} v{result.version} as "
             f"@{result.alias} ({result.decision}) in {time.perf_counter() - t0:.0f}s",

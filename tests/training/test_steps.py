@@ -25,6 +25,7 @@ from churnlens.training.metrics import (
     expected_calibration_error,
     top_decile,
 )
+from churnlens.training.pipeline import baselines_ahead
 from churnlens.training.split import assign, time_windows
 
 
@@ -64,6 +65,19 @@ def test_metrics_on_known_values():
     assert arr_captured(y, p, arr) == pytest.approx(100 / 101)
     m = evaluate(y, p, arr)
     assert m["roc_auc"] == pytest.approx(1.0) and 0 < m["brier"] < 1
+
+
+def test_baselines_ahead_of_the_model_are_named():
+    def m(model: float, health: float, logistic: float) -> dict[str, dict[str, float]]:
+        return {
+            "model": {"roc_auc": model},
+            "health_score": {"roc_auc": health},
+            "logistic": {"roc_auc": logistic},
+        }
+
+    assert baselines_ahead(m(0.90, 0.75, 0.87)) == []
+    assert baselines_ahead(m(0.5686, 0.4667, 0.6081)) == ["logistic"]  # ravenstack, 2026-12-06
+    assert baselines_ahead(m(0.70, 0.70, 0.71)) == ["health_score", "logistic"]  # a tie: not beaten
 
 
 def test_calibrators_fix_a_miscalibrated_score_and_roundtrip():
