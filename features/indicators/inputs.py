@@ -254,9 +254,10 @@ def window_arrays(
     if matrix is not None:
         known = ~np.isnan(matrix)
         csum = np.zeros((n_rows + 1, matrix.shape[1]), order="F")
-        np.cumsum(np.where(known, matrix, 0.0), 0, out=csum[1:])
-        ksum = np.zeros((n_rows + 1, matrix.shape[1]), dtype=np.int64, order="F")
-        np.cumsum(known, 0, out=ksum[1:])
+        np.copyto(csum[1:], matrix, where=known)  # unknown stays 0, with no temporary matrix
+        np.cumsum(csum[1:], 0, out=csum[1:])
+        ksum = np.zeros((n_rows + 1, matrix.shape[1]), dtype=np.int32, order="F")
+        np.cumsum(known, 0, dtype=np.int32, out=ksum[1:])
     for name, (lo, hi) in WINDOWS.items():
         if matrix is None:
             sums = np.full((len(pos), len(TIMELINE_COLUMNS)), np.nan)
