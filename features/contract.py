@@ -383,6 +383,14 @@ def decoded(s: pd.Series) -> pd.Series:
     return pd.Series(pd.array(taken, dtype="str"), index=s.index, name=s.name)
 
 
+def _as_codes(spec: TableSpec) -> frozenset[str]:
+    """The text columns checked as categoricals (:func:`as_distinct`): ids and text of the event
+    tables. ``accounts`` (one row per account) stays text, for its own text checks."""
+    if spec.name == "accounts":
+        return frozenset()
+    return frozenset(c.name for c in spec.columns if c.kind in ("id", "text"))
+
+
 def _decoded_frame(df: pd.DataFrame, keep: Collection[str] = ()) -> pd.DataFrame:
     """``df`` with every categorical column but those in ``keep`` :func:`decoded`."""
     cols = {c: decoded(df[c]) for c in df.columns if c not in keep and _is_categorical(df[c])}
@@ -492,7 +500,7 @@ class _TableCleaner:
                 continue
             raw = self.df[col.name]
             if col.kind in ("id", "text"):
-                if self.spec.name != "accounts" and (_is_text(raw) or _is_categorical(raw)):
+                if col.name in _as_codes(self.spec) and (_is_text(raw) or _is_categorical(raw)):
                     raw = as_distinct(raw)  # decoded after the id lookup (tables_from_frames)
                 val, present = _stripped_and_present(raw)
             else:
@@ -947,8 +955,7 @@ def tables_from_frames(
         df.columns = [str(col).strip() for col in df.columns]
         df = df.rename(columns=config.columns.get(table, {}))
         # Categoricals (Parquet text) stay so only where the checks use their codes (as_distinct).
-        keep = [c.name for c in spec.columns if c.kind in ("id", "text")]
-        df = _decoded_frame(df, keep if table != "accounts" else ())
+        df = _decoded_frame(df, _as_codes(spec))
         df = df.reset_index(drop=True)
         report.rows_read[table] = len(df)
         missing = [col for col in spec.required if col not in df.columns]
