@@ -258,8 +258,9 @@ def test_exact_duplicates_on_a_large_frame_matches_pandas():
     assert got.equals(want)
 
 
-def test_text_checks_on_distinct_values_match_checks_per_row(tiny_frames):
-    """Event-table text runs through the checks as codes + distinct values: same tables."""
+def test_event_table_text_is_checked_as_codes_from_text_or_categories(tiny_frames):
+    """Event-table text runs through the checks as codes + distinct values, whether it arrives
+    as text or as categories: stripped, blank and unknown ids are handled as row by row."""
     frames = {k: v.copy() for k, v in tiny_frames.items()}
     ev = frames["usage_events"]
     frames["usage_events"] = pd.concat(
