@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 from churnlens.config import load_config
 from churnlens.datasets.fightchurn import import_fightchurn
 from churnlens.datasets.simulator import SimulatorConfig, simulate, write_base
-from churnlens.features.contract import load_tables
+from churnlens.features.contract import decoded, load_tables
 from churnlens.features.indicators import compute_indicators
 from churnlens.features.snapshots import build_snapshots, observation_dates
 from churnlens.features.timeline import build_timeline
@@ -42,6 +42,7 @@ TEST_FROM = pd.Timestamp("2020-04-01")
 def raw_counts(events: pd.DataFrame, snaps: pd.DataFrame) -> pd.DataFrame:
     """Counts per event type in the 28 days ending at each snapshot date (the plain features)."""
     ev = events[["account_id", "occurred_at", "event"]]
+    ev = ev.assign(account_id=decoded(ev["account_id"]), event=decoded(ev["event"]))  # not codes
     parts = []
     for t, grp in snaps.groupby("as_of"):
         end = t + pd.Timedelta(days=1)

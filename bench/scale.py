@@ -395,12 +395,14 @@ def peer_featuretools(tables: Any, ids: list[str]) -> tuple[float, int, int, int
     _patch_woodwork()
     import featuretools as ft
 
-    from churnlens.features.contract import cutoff
+    from churnlens.features.contract import cutoff, decoded
     from churnlens.features.snapshots import build_snapshots
 
     events = tables.frames["usage_events"]
     sub = events[events["account_id"].isin(ids)]
     ev = sub[["account_id", "occurred_at", "event", "user_id", "quantity"]].reset_index(drop=True)
+    # Text as the peer would get it from a CSV or a warehouse (Tables keeps these as codes).
+    ev = ev.assign(**{c: decoded(ev[c]) for c in ("account_id", "event", "user_id")})
     ev.insert(0, "event_id", np.arange(len(ev)))
     acc = tables.accounts.loc[tables.accounts["account_id"].isin(ids), ["account_id"]]
     snaps = build_snapshots(tables)

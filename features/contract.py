@@ -138,7 +138,12 @@ class ValidationReport:
 
 @dataclass
 class Tables:
-    """Contract tables after validation and repair, cut at ``as_of``."""
+    """Contract tables after validation and repair, cut at ``as_of``.
+
+    Text is ``str``, except the ids and event names of ``usage_events`` (:data:`KEPT_AS_CODES`),
+    which stay categoricals of ``str``: the table with millions of rows repeats a few thousand
+    values, and the timeline groups by their integer codes.
+    """
 
     frames: dict[str, pd.DataFrame]
     as_of: date
@@ -389,6 +394,13 @@ def _as_codes(spec: TableSpec) -> frozenset[str]:
     if spec.name == "accounts":
         return frozenset()
     return frozenset(c.name for c in spec.columns if c.kind in ("id", "text"))
+
+
+KEPT_AS_CODES: dict[str, frozenset[str]] = {
+    "usage_events": frozenset({"account_id", "user_id", "event"}),
+}
+"""Text columns that stay categoricals in :class:`Tables` (decoding 50M ids to ``str`` costs
+more than every check on them; see ``docs/scaling.md``)."""
 
 
 def _decoded_frame(df: pd.DataFrame, keep: Collection[str] = ()) -> pd.DataFrame:
@@ -1047,7 +1059,7 @@ def tables_from_frames(
         c = _TableCleaner(spec, out[table], report, config.validation.max_invalid_fraction)
         c.n_read = report.rows_read[table]
         df = _unknown_and_early(out[table], table, spec.time_column, accounts, c)
-        df = _decoded_frame(df)
+        df = _decoded_frame(df, KEPT_AS_CODES.get(table, ()))
         df = _table_specific(table, df, c)
         df = _cut(df, table, spec.time_column, as_of, now, c)
         out[table] = df
@@ -1059,6 +1071,10 @@ def tables_from_frames(
         )
         as_of = (last if not pd.isna(last) else pd.Timestamp(now.replace(tzinfo=None))).date()
     for table, df in out.items():
+        if len(df) < report.rows_read[table]:  # no category without a row (value_counts)
+            kept = KEPT_AS_CODES.get(table, ())
+            cats = [c for c in df.columns if c in kept and _is_categorical(df[c])]
+            df = df.assign(**{c: df[c].cat.remove_unused_categories() for c in cats})
         out[table] = df.reset_index(drop=True)
         report.rows_kept[table] = len(df)
     if strict:

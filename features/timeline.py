@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from datetime import date
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -282,29 +283,68 @@ def _with_defaults(df: pd.DataFrame, source: str) -> pd.DataFrame:
     return df
 
 
+def _codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (-1 where missing) and the values they stand for."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s.cat.codes.to_numpy(), s.cat.categories
+    codes, values = pd.factorize(s, use_na_sentinel=True)
+    return codes, pd.Index(values)
+
+
+def _numbered(tables: Tables) -> tuple[dict[str, pd.DataFrame], np.ndarray, pd.Index]:
+    """The sources with integer keys, the account ids the account numbers stand for, and the
+    event names the ``usage_events.event`` numbers stand for.
+
+    Accounts are numbered in the order of their ids (so sorting numbers sorts ids), users and
+    event names by their codes: the SQL groups and joins on integers, and nothing else changes
+    (a missing user or event stays missing). Categorical columns (:class:`Tables` keeps the
+    ``usage_events`` ids as codes) cost a lookup per distinct value, text a hash per row.
+    """
+    ids = np.sort(tables.accounts["account_id"].to_numpy(dtype=object))
+    index = pd.Index(ids)
+    out: dict[str, pd.DataFrame] = {}
+    names: pd.Index = pd.Index(np.array([], dtype=object))
+    for name, df in tables.frames.items():
+        if "account_id" not in df.columns:
+            out[name] = df
+            continue
+        codes, values = _codes(df["account_id"])
+        number = index.get_indexer(values).astype(np.int32)
+        cols: dict[str, Any] = {"account_id": number[codes] if len(values) else codes}
+        if name == "usage_events":
+            if "user_id" in df.columns:
+                users, _ = _codes(df["user_id"])
+                cols["user_id"] = pd.arrays.IntegerArray(users.astype(np.int32), users < 0)
+            events, names = _codes(df["event"])
+            cols["event"] = pd.arrays.IntegerArray(events.astype(np.int32), events < 0)
+        out[name] = df.assign(**cols)
+    return out, ids, names
+
+
 def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
     """The weekly timeline for every account, as of ``as_of`` (default: the tables' as_of).
 
     Two DuckDB queries: the account span (the calendar needs its bounds), then one statement that
     reads each source up to the cutoff, runs every aggregate of :data:`SQL` and left-joins them to
     the spine with the fill rules, so DuckDB plans the whole build and the rows cross into pandas
-    once.
+    once. Ids and event names go in as integers (:func:`_numbered`).
 
     Returns:
         ``account_id, week_start`` then :data:`TIMELINE_COLUMNS`, sorted by account and week.
     """
     as_of = as_of or tables.as_of
     static = [c for c in ("seats", "arr") if c in tables.accounts.columns]
+    frames, ids, names = _numbered(tables)
     con = duckdb.connect(config={"threads": 2})
     try:
         when = pd.Series([cutoff(as_of)], dtype="datetime64[us]")
         con.register("params", last_complete_week(as_of).assign(cutoff=when))
-        con.register("accounts", tables.accounts[["account_id", "created_at", *static]])
-        churn = tables.get("churn_events")
+        con.register("accounts", frames["accounts"][["account_id", "created_at", *static]])
+        churn = frames.get("churn_events")
         if churn is None:
             churn = pd.DataFrame(
                 {
-                    "account_id": pd.Series(dtype=str),
+                    "account_id": pd.Series(dtype=np.int32),
                     "churned_at": pd.Series(dtype="datetime64[us]"),
                 }
             )
@@ -312,16 +352,27 @@ def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
         span = con.execute(SQL["account_span"]).df()
         con.register("account_span", span)
         con.register("calendar", calendar(span))
-        out = con.execute(_one_statement(con, tables, static)).df()
+        statement = _one_statement(con, tables.config, frames, names, static)
+        out = con.execute(statement).df()
     finally:
         con.close()
+    out["account_id"] = pd.array(ids[out["account_id"].to_numpy()], dtype="str")
     out = finalise_timeline(out)
     log.info("timeline: %d accounts, %d account-weeks", out["account_id"].nunique(), len(out))
     return out
 
 
-def _one_statement(con: duckdb.DuckDBPyConnection, tables: Tables, static: list[str]) -> str:
+def _one_statement(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    frames: dict[str, pd.DataFrame],
+    names: pd.Index,
+    static: list[str],
+) -> str:
     """Register the sources on ``con``; the statement that builds the timeline from them.
+
+    ``frames`` are the sources keyed by :func:`_numbered`, ``names`` the event names its event
+    numbers stand for.
 
     Each source becomes a CTE of its rows before ``params.cutoff``; each aggregate a CTE joined to
     the spine; a count without rows is 0, a value (:data:`NOT_FILLED`) stays unknown, a column in
@@ -332,17 +383,18 @@ def _one_statement(con: duckdb.DuckDBPyConnection, tables: Tables, static: list[
     columns: dict[str, set[str]] = {}
     words = 1
     for source in dict.fromkeys(SOURCE_OF_AGG.values()):
-        df = tables.get(source)
+        df = frames.get(source)
         if df is None:
             continue
         columns[source] = set(df.columns)
         df = _with_defaults(df, source)
         if source == "usage_events":
-            kinds = event_kinds(df["event"], tables.config)
+            kinds = event_kinds(pd.Series(names, dtype=object), config)
+            kinds["event"] = names.get_indexer(pd.Index(kinds["event"])).astype(np.int32)
             words = sum(c.startswith("feature_bits_") for c in kinds.columns)
             con.register("event_kinds", kinds)
         if source == "tickets":
-            con.register("urgent_priorities", urgent_priorities(tables.config))
+            con.register("urgent_priorities", urgent_priorities(config))
         con.register(f"all_{source}", df)
         when = TABLES[source].time_column
         ctes.append(
@@ -362,7 +414,7 @@ def _one_statement(con: duckdb.DuckDBPyConnection, tables: Tables, static: list[
             f"LEFT JOIN agg_{agg} ON agg_{agg}.account_id = s.account_id"
             f" AND agg_{agg}.week_start = s.week_start"
         )
-        unknown = unknown_columns(source, columns[source], tables.config)
+        unknown = unknown_columns(source, columns[source], config)
         for col in cols:
             if col not in unknown:
                 ref = f"agg_{agg}.{col}"

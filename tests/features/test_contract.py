@@ -276,7 +276,12 @@ def test_event_table_text_is_checked_as_codes_from_text_or_categories(tiny_frame
     got = tables_from_frames(as_cat, now=NOW)
     usage = got.frames["usage_events"]
     pd.testing.assert_frame_equal(usage, as_text.frames["usage_events"], check_exact=True)
-    assert usage["account_id"].dtype == "str" and not usage["user_id"].iloc[:4].isna().any()
+    assert not usage["user_id"].iloc[:4].isna().any()
+    for col in ("account_id", "user_id", "event"):  # kept as codes (Tables.KEPT_AS_CODES) ...
+        assert isinstance(usage[col].dtype, pd.CategoricalDtype), col
+        assert usage[col].cat.categories.dtype == "str", col
+    # ... with no category left without a row ("zz" and the blank id were dropped)
+    assert sorted(usage["account_id"].cat.categories) == sorted(usage["account_id"].unique())
     # " a" and "a " are account a after stripping; "zz" is unknown and "  " a missing id
     assert usage["account_id"].tolist().count("a") == 5
     checks = {(p.check, p.count) for p in got.report.problems}
@@ -293,7 +298,7 @@ def test_distinct_text_round_trip_keeps_missing_values():
     assert decoded(s) is s  # plain text is left as it is
 
 
-def test_parquet_text_is_read_as_categories_and_loaded_as_text(tmp_path: Path, tiny_frames):
+def test_parquet_text_is_read_as_categories_and_loaded_as_from_text(tmp_path: Path, tiny_frames):
     tiny_frames = dict(tiny_frames)
     tiny_frames["usage_events"] = tiny_frames["usage_events"].assign(
         note=pd.Series([None] * 4, dtype="str")  # an unknown, all-missing text column

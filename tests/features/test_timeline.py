@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pandas as pd
 import pytest
 
 from churnlens.config import config_from_dict
+from churnlens.features.contract import decoded
 from churnlens.features.schema import TIMELINE_COLUMNS, TIMELINE_KEY
 from churnlens.features.timeline import build_timeline, event_kinds
 
@@ -143,6 +145,35 @@ def test_distinct_features_and_users_are_exact_past_one_bitmask_word(tiny_frames
     assert first["events"] == 2 * n_features + 2 and first["logins"] == 2
     assert second["distinct_features"] == (n_features + 1) // 2
     assert second["active_users"] == 1
+
+
+def test_same_timeline_from_text_ids_as_from_the_codes_tables_keep(tiny_frames):
+    """The SQL runs on integer keys made from categoricals (what ``Tables`` holds) or from text
+    (tables built by hand); category order and unused categories change nothing."""
+    rows = [("a", "2024-01-02", "report", "u1"), ("a", "2024-01-03", "login", None)]
+    rows += [("a", "2024-01-09", "export", "u2"), ("b", "2024-01-10", "login", "u1")]
+    tiny_frames["usage_events"] = pd.DataFrame(
+        rows, columns=["account_id", "occurred_at", "event", "user_id"]
+    )
+    tables = make_tables(tiny_frames, as_of=date(2024, 1, 28))
+    usage = tables.frames["usage_events"]
+    assert isinstance(usage["event"].dtype, pd.CategoricalDtype)
+    want = build_timeline(tables)
+    text = usage.assign(**{c: decoded(usage[c]) for c in ("account_id", "user_id", "event")})
+    shuffled = usage.assign(
+        **{
+            c: usage[c]
+            .cat.add_categories(["zz"])
+            .cat.reorder_categories(["zz", *reversed(usage[c].cat.categories)])
+            for c in ("account_id", "user_id", "event")
+        }
+    )
+    for frame in (text, shuffled):
+        other = replace(tables, frames={**tables.frames, "usage_events": frame})
+        pd.testing.assert_frame_equal(build_timeline(other), want, check_exact=True)
+    assert _row(want, "a", "2024-01-01")["active_users"] == 1  # no user id is no user
+    assert _row(want, "b", "2024-01-08")["logins"] == 1
+    assert want["account_id"].dtype == "str"
 
 
 def test_event_kinds_give_each_feature_one_bit_and_logins_none():
