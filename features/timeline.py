@@ -314,11 +314,19 @@ def _numbered(tables: Tables) -> tuple[dict[str, pd.DataFrame], np.ndarray, pd.I
         if name == "usage_events":
             if "user_id" in df.columns:
                 users, _ = _codes(df["user_id"])
-                cols["user_id"] = pd.arrays.IntegerArray(users.astype(np.int32), users < 0)
+                cols["user_id"] = _nullable(users)
             events, names = _codes(df["event"])
-            cols["event"] = pd.arrays.IntegerArray(events.astype(np.int32), events < 0)
-        out[name] = df.assign(**cols)
+            cols["event"] = _nullable(events)
+        # Without the copies DataFrame.assign makes (one per column, 10M rows each).
+        out[name] = pd.DataFrame({c: cols.get(c, df[c]) for c in df.columns}, copy=False)
     return out, ids, names
+
+
+def _nullable(codes: np.ndarray) -> Any:
+    """Codes as integers DuckDB reads, -1 as NULL (plain integers when none is missing)."""
+    codes = codes.astype(np.int32, copy=False)
+    missing = codes < 0
+    return pd.arrays.IntegerArray(codes, missing) if missing.any() else codes
 
 
 def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
