@@ -826,6 +826,10 @@ def drift(
                 "model": label,
                 "as_of": str(res.as_of),
                 "retrain_advised": res.retrain,
+                "shifted": res.shifted,
+                "trained_until": str(res.trained_until) if res.trained_until else None,
+                "labelled_until": str(res.labelled_until) if res.labelled_until else None,
+                "new_outcome_weeks": res.new_outcome_weeks,
                 "reasons": res.reasons,
                 "indicators": res.report.to_dict("records"),
                 "sources": res.sources.to_dict("records"),
@@ -851,6 +855,23 @@ def drift(
             )
         if res.retrain:
             out_console.print("[bold yellow]Retraining advised:[/] " + "; ".join(res.reasons))
+            if res.new_outcome_weeks:
+                out_console.print(
+                    f"Outcomes are known up to {res.labelled_until}, {res.new_outcome_weeks} "
+                    f"week{'s' if res.new_outcome_weeks > 1 else ''} past the model's test window "
+                    f"(ends {res.trained_until})."
+                )
+        elif res.shifted:
+            out_console.print(
+                "[bold yellow]Shifted since the training window:[/] " + "; ".join(res.reasons)
+            )
+            out_console.print(
+                f"Retraining now would not help: a model trained now would use the same "
+                f"windows, as no date after the model's test window (ends {res.trained_until}) "
+                f"has a known outcome yet (an outcome takes {cfg.labels.horizon_weeks} weeks). "
+                "Retrain once later outcomes are in; until then, read the scores with these "
+                "shifts in mind."
+            )
         else:
             out_console.print(
                 "[green]No retraining needed:[/] every PSI < 0.25 and sources "

@@ -67,6 +67,18 @@ def alive_accounts(tables: Tables) -> pd.DataFrame:
     return acc.loc[~acc["account_id"].isin(gone)]
 
 
+def default_dates(tables: Tables) -> list[date]:
+    """The observation dates :func:`build_snapshots` (and so training) uses by default: every
+    ``labels.step_weeks`` weeks back from the data's end, from ``labels.min_tenure_weeks`` after
+    the first account was created."""
+    labels = tables.config.labels
+    first = tables.accounts["created_at"].min()
+    first_d = first.date() if not pd.isna(first) else tables.as_of
+    return observation_dates(
+        first_d + timedelta(weeks=labels.min_tenure_weeks), tables.as_of, labels.step_weeks
+    )
+
+
 def build_snapshots(tables: Tables, dates: list[date] | None = None) -> pd.DataFrame:
     """Labelled ``(account_id, as_of)`` snapshots.
 
@@ -81,11 +93,7 @@ def build_snapshots(tables: Tables, dates: list[date] | None = None) -> pd.DataF
     end = tables.as_of
     acc = tables.accounts[["account_id", "created_at"]]
     if dates is None:
-        first = acc["created_at"].min()
-        first_d = first.date() if not pd.isna(first) else end
-        dates = observation_dates(
-            first_d + timedelta(weeks=labels.min_tenure_weeks), end, labels.step_weeks
-        )
+        dates = default_dates(tables)
     churn = tables.get("churn_events")
     churned_at = pd.Series(pd.NaT, index=acc.index, dtype="datetime64[us]")
     unavoidable = pd.Series(False, index=acc.index)

@@ -32,12 +32,18 @@ class Windows:
         return {k: f"{v:%Y-%m-%d}" for k, v in self.__dict__.items()}
 
 
+def labelled_dates(dates: pd.Series, data_end: date, horizon_weeks: int) -> pd.Series:
+    """The dates whose whole horizon lies inside the data: the only ones with a known outcome."""
+    h = pd.Timedelta(weeks=horizon_weeks)
+    return dates[dates + h <= pd.Timestamp(data_end) + pd.Timedelta(days=1)]
+
+
 def time_windows(
     dates: pd.Series, data_end: date, horizon_weeks: int, test_weeks: int, valid_weeks: int
 ) -> Windows:
     """Choose the windows from the snapshot dates; raise when the data is too short."""
     h = pd.Timedelta(weeks=horizon_weeks)
-    complete = dates[dates + h <= pd.Timestamp(data_end) + pd.Timedelta(days=1)]
+    complete = labelled_dates(dates, data_end, horizon_weeks)
     if complete.empty:
         raise ChurnlensError(
             f"no observation date has a complete {horizon_weeks}-week horizon before the data "

@@ -7,6 +7,7 @@ would run it, skipped with the reason only when no PostgreSQL answers.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import mlflow
@@ -268,8 +269,32 @@ def test_drift_reports_psi_per_indicator(trained, sim_dir):
     doc = json.loads(res.stdout)
     names = {r["feature"] for r in doc["indicators"]}
     assert set(first.model.features) == names
-    assert isinstance(doc["retrain_advised"], bool)
+    assert doc["retrain_advised"] is False and doc["shifted"] is True  # trained on this data
+    assert doc["new_outcome_weeks"] == 0 and doc["trained_until"] == doc["labelled_until"]
     assert {s["source"] for s in doc["sources"]} >= {"usage_events", "tickets"}
+
+
+def test_drift_advises_retraining_only_once_later_outcomes_are_known(trained, sim_dir):
+    """Right after training on the same data, a shift is reported but retraining is not advised:
+    a model trained now would use the same windows. Once outcomes exist past the model's test
+    window, the same shift means retrain."""
+    import copy
+
+    from churnlens.training.drift_cmd import check_drift
+
+    cfg, first, _, _ = trained
+    now = check_drift(sim_dir, cfg, None, first.model)
+    assert now.shifted and now.reasons  # two years of ageing accounts: tenure has moved
+    assert now.trained_until == first.windows.test_end.date() == now.labelled_until
+    assert now.new_outcome_weeks == 0 and not now.retrain
+    older = copy.copy(first.model)
+    older.meta = copy.deepcopy(first.model.meta)
+    older.meta["windows"]["test_end"] = str(first.windows.test_end.date() - timedelta(weeks=26))
+    later = check_drift(sim_dir, cfg, None, older)
+    assert later.new_outcome_weeks == 26 and later.retrain
+    assert later.reasons == now.reasons  # same data, same shifts: only the advice differs
+    del older.meta["windows"]  # a model saved without its windows: the shift alone decides
+    assert check_drift(sim_dir, cfg, None, older).retrain
 
 
 def test_a_version_left_half_registered_by_a_dead_run_is_removed(trained):
