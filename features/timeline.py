@@ -309,8 +309,9 @@ def _numbered(tables: Tables) -> tuple[dict[str, pd.DataFrame], np.ndarray, pd.I
             out[name] = df
             continue
         codes, values = _codes(df["account_id"])
-        number = index.get_indexer(values).astype(np.int32)
-        cols: dict[str, Any] = {"account_id": number[codes] if len(values) else codes}
+        # -1 (a missing or unknown id, which the contract drops) stays -1: no account's week.
+        number = np.append(index.get_indexer(values), -1).astype(np.int32)
+        cols: dict[str, Any] = {"account_id": number[codes]}
         if name == "usage_events":
             if "user_id" in df.columns:
                 users, _ = _codes(df["user_id"])

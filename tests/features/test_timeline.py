@@ -176,6 +176,21 @@ def test_same_timeline_from_text_ids_as_from_the_codes_tables_keep(tiny_frames):
     assert want["account_id"].dtype == "str"
 
 
+def test_an_event_without_a_known_account_counts_for_no_account(tiny_frames):
+    """Tables built by hand (not through the contract, which drops such rows) may hold an event
+    with no account id or an unknown one: it lands in no account's week."""
+    tables = make_tables(tiny_frames, as_of=date(2024, 1, 28))
+    want = build_timeline(tables)
+    usage = tables.frames["usage_events"]
+    extra = usage.iloc[:2].assign(  # in a week where every account is live
+        account_id=pd.Categorical([None, "zz"]), occurred_at=pd.Timestamp("2024-01-16 10:00")
+    )
+    stray = pd.concat([extra, usage.astype({"account_id": object})], ignore_index=True)
+    assert stray["account_id"].isna().sum() == 1
+    other = replace(tables, frames={**tables.frames, "usage_events": stray})
+    pd.testing.assert_frame_equal(build_timeline(other), want, check_exact=True)
+
+
 def test_event_kinds_give_each_feature_one_bit_and_logins_none():
     cfg = config_from_dict({"events": {"login": ["login"], "core_features": ["f001"]}})
     events = pd.Series(["login", *[f"f{i:03d}" for i in range(70)], "f001", None])
