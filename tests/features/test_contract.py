@@ -12,6 +12,7 @@ import pytest
 from churnlens.config import Config, config_from_dict, load_config
 from churnlens.errors import ConfigError, DataContractError
 from churnlens.features.contract import (
+    _repeated,
     as_distinct,
     decoded,
     exact_duplicates,
@@ -256,6 +257,17 @@ def test_exact_duplicates_on_a_large_frame_matches_pandas():
     want = df.duplicated(keep="first")
     assert want.sum() > 1_000  # the frame does hold duplicates, with NaN and -0.0 among them
     assert got.equals(want)
+
+
+@pytest.mark.parametrize("split_from", [10**9, 10])  # one sort / two halves on two threads
+def test_repeated_keys_are_found_whichever_half_they_fall_in(split_from):
+    top = np.uint64(1 << 63)
+    key = np.array([5, 7, 5, 9, 7, 7, 1, 2, 3, 4, 6], dtype=np.uint64)
+    key = np.concatenate([key, key[:6] + top, [top + np.uint64(11)]])  # same pattern, high half
+    before = key.copy()
+    got = _repeated(key, split_from=split_from)
+    assert sorted(got.tolist()) == [5, 7, 5 + (1 << 63), 7 + (1 << 63)]
+    np.testing.assert_array_equal(key, before)  # the caller's keys are not sorted in place
 
 
 def test_event_table_text_is_checked_as_codes_from_text_or_categories(tiny_frames):
