@@ -376,6 +376,15 @@ def as_distinct(s: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, uniques), index=s.index, name=s.name)
 
 
+def codes_and_values(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (-1 where missing) and the distinct values they stand for: a categorical's
+    own, or text factorised once."""
+    if _is_categorical(s):
+        return s.cat.codes.to_numpy(), s.cat.categories
+    codes, values = pd.factorize(s, use_na_sentinel=True)
+    return codes, pd.Index(values)
+
+
 def decoded(s: pd.Series) -> pd.Series:
     """A categorical column as plain values again (text as ``str``, missing where no code)."""
     if not _is_categorical(s):
@@ -710,10 +719,7 @@ def _unknown_and_early(
     df: pd.DataFrame, table: str, time_col: str, accounts: pd.DataFrame, c: _TableCleaner
 ) -> pd.DataFrame:
     # Look up each distinct id once (an event table repeats a few thousand ids millions of times).
-    if _is_categorical(df["account_id"]):
-        codes, ids = df["account_id"].cat.codes.to_numpy(), df["account_id"].cat.categories
-    else:
-        codes, ids = pd.factorize(df["account_id"])
+    codes, ids = codes_and_values(df["account_id"])
     per_id = pd.Series(ids).map(accounts.set_index("account_id")["created_at"])
     if len(per_id):
         created = per_id.take(np.maximum(codes, 0)).set_axis(df.index).where(codes >= 0)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config
-from .contract import Tables, cutoff, last_complete_week_start
+from .contract import Tables, codes_and_values, cutoff, last_complete_week_start
 from .schema import TABLES, TIMELINE_COLUMNS, TIMELINE_KEY, TIMELINE_SOURCE
 
 log = logging.getLogger(__name__)
@@ -283,14 +283,6 @@ def _with_defaults(df: pd.DataFrame, source: str) -> pd.DataFrame:
     return df
 
 
-def _codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes (-1 where missing) and the values they stand for."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return s.cat.codes.to_numpy(), s.cat.categories
-    codes, values = pd.factorize(s, use_na_sentinel=True)
-    return codes, pd.Index(values)
-
-
 def _numbered(tables: Tables) -> tuple[dict[str, pd.DataFrame], np.ndarray, pd.Index]:
     """The sources with integer keys, the account ids the account numbers stand for, and the
     event names the ``usage_events.event`` numbers stand for.
@@ -308,15 +300,15 @@ def _numbered(tables: Tables) -> tuple[dict[str, pd.DataFrame], np.ndarray, pd.I
         if "account_id" not in df.columns:
             out[name] = df
             continue
-        codes, values = _codes(df["account_id"])
+        codes, values = codes_and_values(df["account_id"])
         # -1 (a missing or unknown id, which the contract drops) stays -1: no account's week.
         number = np.append(index.get_indexer(values), -1).astype(np.int32)
         cols: dict[str, Any] = {"account_id": number[codes]}
         if name == "usage_events":
             if "user_id" in df.columns:
-                users, _ = _codes(df["user_id"])
+                users, _ = codes_and_values(df["user_id"])
                 cols["user_id"] = _nullable(users)
-            events, names = _codes(df["event"])
+            events, names = codes_and_values(df["event"])
             cols["event"] = _nullable(events)
         # Without the copies DataFrame.assign makes (one per column, 10M rows each).
         out[name] = pd.DataFrame({c: cols.get(c, df[c]) for c in df.columns}, copy=False)
