@@ -59,28 +59,36 @@ _TEMPLATES: dict[str, str] = {
         FROM account_span a
         JOIN calendar c ON c.week_start >= a.first_week AND c.week_start <= a.last_week
     """,
-    # Two levels: per user first (users = groups), then per account-week, so counting distinct
-    # users and features needs no COUNT(DISTINCT) (a second grouping of every event row).
+    # Two aggregates of the events: the sums per account-week, and the distinct users of each
+    # account-week counted over the distinct (account, week, user) keys. The sums need no
+    # per-user level, and the key-only DISTINCT is the smallest table that counts users exactly
+    # (no COUNT(DISTINCT), which would group the events once more). An event without a name
+    # counts nowhere, as the join to event_kinds (every name) leaves it out of the sums.
     "usage_events": """
-        SELECT account_id, week_start,
-               SUM(logins) AS logins,
-               COUNT(user_id) AS active_users,
-               SUM(events) AS events,
-               {distinct_features} AS distinct_features,
-               SUM(core_feature_events) AS core_feature_events
+        SELECT w.account_id, w.week_start, w.logins,
+               COALESCE(d.active_users, 0) AS active_users,
+               w.events, w.distinct_features, w.core_feature_events
         FROM (
             SELECT u.account_id,
                    date_trunc('week', u.occurred_at) AS week_start,
-                   u.user_id,
                    SUM(CASE WHEN k.is_login THEN COALESCE(u.quantity, 1) ELSE 0 END) AS logins,
                    SUM(COALESCE(u.quantity, 1)) AS events,
-                   {feature_bits},
+                   {distinct_features} AS distinct_features,
                    SUM(CASE WHEN k.is_core THEN COALESCE(u.quantity, 1) ELSE 0 END)
                        AS core_feature_events
             FROM usage_events u JOIN event_kinds k ON u.event = k.event
-            GROUP BY u.account_id, date_trunc('week', u.occurred_at), u.user_id
-        ) per_user
-        GROUP BY account_id, week_start
+            GROUP BY u.account_id, date_trunc('week', u.occurred_at)
+        ) w
+        LEFT JOIN (
+            SELECT account_id, week_start, COUNT(user_id) AS active_users
+            FROM (
+                SELECT DISTINCT u.account_id,
+                       date_trunc('week', u.occurred_at) AS week_start,
+                       u.user_id
+                FROM usage_events u WHERE u.event IS NOT NULL
+            ) per_user
+            GROUP BY account_id, week_start
+        ) d ON d.account_id = w.account_id AND d.week_start = w.week_start
     """,
     "tickets": """
         SELECT t.account_id,
@@ -144,18 +152,10 @@ def feature_words(n_features: int) -> int:
 
 def statements(words: int = 1) -> dict[str, str]:
     """Every statement, with ``distinct_features`` counted over ``words`` bitmask words."""
-    parts = {
-        "{feature_bits}": ", ".join(
-            f"bit_or(k.feature_bits_{i}) AS feature_bits_{i}" for i in range(words)
-        ),
-        "{distinct_features}": " + ".join(
-            f"CAST(bit_count(bit_or(feature_bits_{i})) AS INTEGER)" for i in range(words)
-        ),
-    }
-    out = dict(_TEMPLATES)
-    for key, text in parts.items():
-        out = {name: sql.replace(key, text) for name, sql in out.items()}
-    return out
+    distinct = " + ".join(
+        f"CAST(bit_count(bit_or(k.feature_bits_{i})) AS INTEGER)" for i in range(words)
+    )
+    return {name: sql.replace("{distinct_features}", distinct) for name, sql in _TEMPLATES.items()}
 
 
 SQL: dict[str, str] = statements(1)
@@ -375,7 +375,7 @@ def _one_statement(
     ``frames`` are the sources keyed by :func:`_numbered`, ``names`` the event names its event
     numbers stand for.
 
-    Each source becomes a CTE of its rows before ``params.cutoff``; each aggregate a CTE joined to
+    Each source becomes a view of its rows before ``params.cutoff``; each aggregate a CTE joined to
     the spine; a count without rows is 0, a value (:data:`NOT_FILLED`) stays unknown, a column in
     :func:`unknown_columns` is left out (unknown), and seats / ARR without a contract in force
     come from the accounts table.
@@ -398,8 +398,11 @@ def _one_statement(
             con.register("urgent_priorities", urgent_priorities(config))
         con.register(f"all_{source}", df)
         when = TABLES[source].time_column
-        ctes.append(
-            f"{source} AS (SELECT * FROM all_{source} WHERE {when} < (SELECT cutoff FROM params))"
+        # A view, not a CTE: DuckDB materialises a CTE read twice (usage_events is: the sums
+        # and the distinct users), a copy of every event; a view is read where it is used.
+        con.execute(
+            f"CREATE TEMP VIEW {source} AS"
+            f" SELECT * FROM all_{source} WHERE {when} < (SELECT cutoff FROM params)"
         )
     sql = statements(words)
     joins: list[str] = []

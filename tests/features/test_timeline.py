@@ -191,6 +191,25 @@ def test_an_event_without_a_known_account_counts_for_no_account(tiny_frames):
     pd.testing.assert_frame_equal(build_timeline(other), want, check_exact=True)
 
 
+def test_an_event_without_a_name_counts_for_nothing_not_even_its_user(tiny_frames):
+    """The contract drops such rows; in tables built by hand the event sums leave them out, and
+    so does the count of active users (a user whose only row has no event name is not active)."""
+    tables = make_tables(tiny_frames, as_of=date(2024, 1, 28))
+    want = build_timeline(tables)
+    usage = tables.frames["usage_events"]
+    nameless = pd.DataFrame(
+        {
+            "account_id": ["a", "a"],
+            "occurred_at": pd.to_datetime(["2024-01-16 10:00", "2024-01-23 10:00"]),
+            "event": [None, None],
+            "user_id": ["u9", None],
+        }
+    )
+    stray = pd.concat([usage.astype(object), nameless], ignore_index=True)
+    other = replace(tables, frames={**tables.frames, "usage_events": stray})
+    pd.testing.assert_frame_equal(build_timeline(other), want, check_exact=True)
+
+
 def test_event_kinds_give_each_feature_one_bit_and_logins_none():
     cfg = config_from_dict({"events": {"login": ["login"], "core_features": ["f001"]}})
     events = pd.Series(["login", *[f"f{i:03d}" for i in range(70)], "f001", None])
