@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -40,6 +41,27 @@ def test_columns_one_row_per_week_zero_weeks_present_nothing_before_created(tiny
     assert _row(tl, "a", "2024-01-01")["events"] == 2
     assert _row(tl, "a", "2024-01-01")["distinct_features"] == 1
     assert _row(tl, "a", "2024-01-15")["active_users"] == 1
+
+
+def test_rows_sorted_by_account_id_text_then_week():
+    """Ids in text order (``a10`` before ``a2``), not in row or creation order; enough accounts
+    that the engine's parallel joins would hand the rows back out of order."""
+    ids = [f"a{i}" for i in range(3000)][::-1]
+    weeks = pd.date_range("2024-01-02", periods=8, freq="7D").astype(str)
+    frames = {
+        "accounts": pd.DataFrame({"account_id": ids, "created_at": "2024-01-01"}),
+        "usage_events": pd.DataFrame(
+            {
+                "account_id": np.repeat(ids, len(weeks)),
+                "occurred_at": np.tile(weeks, len(ids)),
+                "event": "login",
+                "user_id": "u1",
+            }
+        ),
+    }
+    tl = build_timeline(make_tables(frames, as_of=date(2024, 3, 31)))
+    assert tl["account_id"].drop_duplicates().tolist()[:4] == ["a0", "a1", "a10", "a100"]
+    pd.testing.assert_frame_equal(tl, tl.sort_values(list(TIMELINE_KEY), ignore_index=True))
 
 
 def test_incomplete_week_is_not_in_the_timeline(tiny_frames):
