@@ -124,7 +124,7 @@ class _Windows:
     def last_positive(self, values: np.ndarray) -> np.ndarray:
         """Row of the last week at or before pos where ``values`` > 0 (-1: never)."""
         rows = np.arange(len(values))
-        marked = np.where(np.nan_to_num(values) > 0, rows, -1)
+        marked = np.where(values > 0, rows, -1)  # NaN > 0 is False
         latest = np.maximum.accumulate(marked) if len(marked) else marked
         out = latest[np.clip(self.pos, 0, None)] if len(latest) else self.pos * 0 - 1
         return np.where(self.valid & (out >= self.start), out, -1)
@@ -155,24 +155,27 @@ def _running_peak(
     return np.where(w.valid & (n_known > 0), peak[at], np.nan)
 
 
-def _relative_slope(w: _Windows, y: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
-    """Least-squares slope of ``y`` over the last ``k`` weeks divided by its mean there.
+def _relative_slopes(
+    w: _Windows, y: np.ndarray, x: np.ndarray, ks: tuple[int, ...]
+) -> list[np.ndarray]:
+    """Least-squares slope of ``y`` over the last ``k`` weeks divided by its mean there, for
+    each ``k`` in ``ks`` (the prefix sums are shared between them).
 
     ``x`` is the week's index within its account (small numbers keep the sums exact).
     """
     known = ~np.isnan(y)
-    yz = np.where(known, y, np.nan)
-    n = w.sum(np.where(known, 1.0, np.nan), 0, k)
-    sx = w.sum(np.where(known, x, np.nan), 0, k)
-    sy = w.sum(yz, 0, k)
-    sxy = w.sum(np.where(known, x * np.nan_to_num(y), np.nan), 0, k)
-    sxx = w.sum(np.where(known, x * x, np.nan), 0, k)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = (n * sxy - sx * sy) / (n * sxx - sx * sx)
-        mean = sy / n
-        rel = slope / mean
-    rel = np.where((n >= 4) & (mean > 0), rel, np.nan)
-    return np.where((n >= 4) & (sy == 0), 0.0, rel)
+    parts = [np.where(known, v, np.nan) for v in (np.ones_like(y), x, y, x * y, x * x)]
+    prefixes = [w.prefix(v) for v in parts]
+    out = []
+    for k in ks:
+        n, sx, sy, sxy, sxx = (w.sum(v, 0, k, pre) for v, pre in zip(parts, prefixes, strict=True))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = (n * sxy - sx * sy) / (n * sxx - sx * sx)
+            mean = sy / n
+            rel = slope / mean
+        rel = np.where((n >= 4) & (mean > 0), rel, np.nan)
+        out.append(np.where((n >= 4) & (sy == 0), 0.0, rel))
+    return out
 
 
 @dataclass(frozen=True)
@@ -275,7 +278,7 @@ def window_arrays(
     # last week each signal was seen (weeks ago, counted from the last complete week)
     activity = np.zeros(n_rows)
     for c in ("events", "tickets_opened", "surveys_answered", "touches_inbound"):
-        activity += np.nan_to_num(cols[c])
+        activity += np.where(np.isnan(cols[c]), 0.0, cols[c])
     signals = {c: cols[c] for c in _LAST_SEEN}
     signals["any_activity"] = np.where(activity > 0, 1.0, 0.0)
     signals["core_feature_events"] = cols["core_feature_events"]
@@ -285,7 +288,7 @@ def window_arrays(
     out["active_weeks_to_date"] = w.sum(signals["any_activity"], 0, 10**9)
 
     # first week of core-feature use (time to value), seen only if it happened by as_of
-    core = np.nan_to_num(cols["core_feature_events"])
+    core = np.where(np.isnan(cols["core_feature_events"]), 0.0, cols["core_feature_events"])
     if n_rows:
         marked = np.where(core > 0, rows, np.iinfo(np.int64).max)
         first_core_of = np.minimum.reduceat(marked, seg_first)
@@ -307,7 +310,7 @@ def window_arrays(
         nps_row = np.where(nps_n > 0, cols["nps_sum"] / nps_n, np.nan)
     last = w.last_positive(nps_n)
     out["last_nps"] = np.where(last >= 0, nps_row[np.clip(last, 0, None)] if n_rows else 0, np.nan)
-    marked_nps = np.where(np.nan_to_num(nps_n) > 0, rows, -1)
+    marked_nps = np.where(nps_n > 0, rows, -1)
     latest = np.maximum.accumulate(marked_nps) if n_rows else marked_nps
     prev_idx = np.where(last - 1 >= start, latest[np.clip(last - 1, 0, None)] if n_rows else -1, -1)
     prev_idx = np.where((last >= 0) & (prev_idx >= start), prev_idx, -1)
@@ -321,10 +324,11 @@ def window_arrays(
     for col in _PEAK:
         out[f"peak_{col}_4w"] = _running_peak(cols[col], codes, row_start, w, 4)
     local_week = (rows - row_start).astype(float)
-    out["slope_logins_12w"] = _relative_slope(w, cols["logins"], local_week, 12)
-    out["slope_logins_26w"] = _relative_slope(w, cols["logins"], local_week, 26)
-    out["slope_core_feature_events_12w"] = _relative_slope(
-        w, cols["core_feature_events"], local_week, 12
+    out["slope_logins_12w"], out["slope_logins_26w"] = _relative_slopes(
+        w, cols["logins"], local_week, (12, 26)
+    )
+    (out["slope_core_feature_events_12w"],) = _relative_slopes(
+        w, cols["core_feature_events"], local_week, (12,)
     )
     out["has_timeline"] = w.valid.astype(float)
     out |= _profile_inputs(profiles, account_ids, as_of)
