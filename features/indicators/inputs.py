@@ -223,10 +223,20 @@ def window_arrays(
     # The timeline sorted by account, then week; every account's rows are contiguous.
     codes, uniques = pd.factorize(timeline["account_id"].astype(str), sort=True)
     week_day = _days(pd.to_datetime(timeline["week_start"]).to_numpy(), ceil=True)
-    order = np.lexsort((week_day, codes))
-    codes, week_day = codes[order], week_day[order]
     n_rows = len(codes)
-    cols = {c: _float_column(timeline, c)[order] for c in TIMELINE_COLUMNS}
+    step = np.diff(codes)
+    # A timeline from stage 1 is in key order already: then no reordering (a copy per column).
+    order: np.ndarray | None = None
+    if not np.all((step > 0) | ((step == 0) & (np.diff(week_day) >= 0))):
+        order = np.lexsort((week_day, codes))
+        codes, week_day = codes[order], week_day[order]
+    # Every column in one (rows x columns) matrix held column-major: ``cols`` are its columns
+    # (contiguous views) and the window sums below take prefix sums of all of them at once.
+    matrix = np.empty((n_rows, len(TIMELINE_COLUMNS)), order="F")
+    for j, c in enumerate(TIMELINE_COLUMNS):
+        values = _float_column(timeline, c)
+        matrix[:, j] = values if order is None else values[order]
+    cols = {c: matrix[:, j] for j, c in enumerate(TIMELINE_COLUMNS)}
     rows = np.arange(n_rows)
     seg_first = np.searchsorted(codes, np.arange(len(uniques)), side="left")
     row_start = seg_first[codes] if n_rows else rows
@@ -251,10 +261,9 @@ def window_arrays(
     w = _Windows(pos, start)
     out: dict[str, np.ndarray] = {}
 
-    # Window sums of every column at once: prefix sums of the (rows x columns) matrix, held
-    # column-major so each column's running sum walks contiguous memory.
-    matrix = np.array([cols[c] for c in TIMELINE_COLUMNS]).T if n_rows else None
-    if matrix is not None:
+    # Window sums of every column at once: prefix sums of the matrix, column-major so each
+    # column's running sum walks contiguous memory.
+    if n_rows:
         known = ~np.isnan(matrix)
         csum = np.zeros((n_rows + 1, matrix.shape[1]), order="F")
         np.copyto(csum[1:], matrix, where=known)  # unknown stays 0, with no temporary matrix
@@ -262,7 +271,7 @@ def window_arrays(
         ksum = np.zeros((n_rows + 1, matrix.shape[1]), dtype=np.int32, order="F")
         np.cumsum(known, 0, dtype=np.int32, out=ksum[1:])
     for name, (lo, hi) in WINDOWS.items():
-        if matrix is None:
+        if not n_rows:
             sums = np.full((len(pos), len(TIMELINE_COLUMNS)), np.nan)
         else:
             a, b = w.bounds(lo, hi)

@@ -240,3 +240,31 @@ def test_many_requests_match_one_at_a_time():
             as_of=r["as_of"],
         )
         pd.testing.assert_series_equal(batch.iloc[i], one.iloc[0], check_names=False)
+
+
+def test_row_order_of_the_timeline_does_not_matter():
+    # Sorted timelines skip the reordering: any other order must give the same indicators.
+    rng = np.random.default_rng(1)
+    tl = pd.concat(
+        [
+            _full(
+                weekly(
+                    acc,
+                    "2024-01-01",
+                    rng.integers(0, 30, 20).tolist(),
+                    tickets_opened=rng.integers(0, 3, 20).astype(float),
+                )
+            )
+            for acc in ("a", "b", "c")
+        ],
+        ignore_index=True,
+    )
+    prof = pd.DataFrame(
+        {"account_id": ["a", "b", "c"], "created_at": pd.to_datetime(["2024-01-01"] * 3)}
+    )
+    want = compute_indicators(tl, prof, as_of=pd.Timestamp("2024-05-20"))
+    weeks_reversed = tl.iloc[::-1].sort_values("account_id", kind="stable")
+    for order in (tl.sample(frac=1.0, random_state=3), weeks_reversed, tl.iloc[::-1]):
+        assert not order.index.equals(tl.index)
+        got = compute_indicators(order, prof, as_of=pd.Timestamp("2024-05-20"))
+        pd.testing.assert_frame_equal(got, want)
