@@ -169,6 +169,37 @@ def test_distinct_features_and_users_are_exact_past_one_bitmask_word(tiny_frames
     assert second["active_users"] == 1
 
 
+@pytest.mark.parametrize("n_users", [62, 63, 64, 130])
+def test_active_users_are_exact_past_the_users_counted_by_bitmask(tiny_frames, n_users):
+    """Each account's first USER_BITS users are counted by bitmask, the others by a DISTINCT:
+    the count is exact on either side of the boundary and across it."""
+    users = [f"u{i:03d}" for i in range(n_users)]
+    # Week 1: every user twice. Week 2: the last two users (past the bitmask from 65 users on)
+    # three times each, the first user once, and a row without an event name by a third one
+    # (past the bitmask too from 66 users on), who is not active for it.
+    rows = [("a", "2024-01-02", "report", u) for u in users for _ in range(2)]
+    rows += [("a", "2024-01-09", "report", u) for u in users[-2:] for _ in range(3)]
+    rows += [("a", "2024-01-10", "login", users[0])]
+    rows += [("b", "2024-01-09", "login", u) for u in users[:3]]  # same user ids, other account
+    tiny_frames["usage_events"] = pd.DataFrame(
+        rows, columns=["account_id", "occurred_at", "event", "user_id"]
+    )
+    tables = make_tables(tiny_frames, as_of=date(2024, 1, 28))
+    nameless = pd.DataFrame(  # the contract drops such rows; tables built by hand may not
+        {
+            "account_id": ["a"],
+            "occurred_at": [pd.Timestamp("2024-01-10")],
+            "event": [None],
+            "user_id": [users[-3]],
+        }
+    )
+    usage = pd.concat([tables.frames["usage_events"].astype(object), nameless])
+    tl = build_timeline(replace(tables, frames={**tables.frames, "usage_events": usage}))
+    assert _row(tl, "a", "2024-01-01")["active_users"] == n_users
+    assert _row(tl, "a", "2024-01-08")["active_users"] == 3
+    assert _row(tl, "b", "2024-01-08")["active_users"] == 3
+
+
 def test_same_timeline_from_text_ids_as_from_the_codes_tables_keep(tiny_frames):
     """The SQL runs on integer keys made from categoricals (what ``Tables`` holds) or from text
     (tables built by hand); category order and unused categories change nothing."""

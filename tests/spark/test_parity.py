@@ -116,10 +116,11 @@ def test_every_statement_transpiles_from_the_duckdb_definition():
         assert cs.spark_sql(name) == sqlglot.transpile(sql, read="duckdb", write="spark")[0]
 
 
-def test_timeline_matches_duckdb_with_more_event_names_than_one_bitmask_word(
+def test_timeline_matches_duckdb_past_the_bitmasks_of_event_names_and_users(
     spark, base: Path, tmp_path: Path
 ):
-    """150 feature names need three ``feature_bits`` words: both engines still count exactly."""
+    """150 feature names need three ``feature_bits`` words, and three accounts with up to 150
+    users a week have users past the bitmask of users: both engines still count exactly."""
     d = tmp_path / "many"
     d.mkdir()
     for f in base.glob("*"):
@@ -130,6 +131,9 @@ def test_timeline_matches_duckdb_with_more_event_names_than_one_bitmask_word(
     rng = np.random.default_rng(5)
     names = np.array([f"feature_{i:03d}" for i in range(150)])
     events.loc[rename, "event"] = names[rng.integers(0, 150, int(rename.sum()))]
+    busy = events["account_id"].isin(events["account_id"].value_counts().index[:3])
+    crowd = rng.integers(0, 150, int(busy.sum())).astype(str)
+    events.loc[busy, "user_id"] = events.loc[busy, "account_id"].astype(str) + "-u" + crowd
     events.to_parquet(d / "usage_events.parquet", index=False)
     cfg = load_config(None, d)
     tables = load_tables(d, cfg, MID)
@@ -137,6 +141,7 @@ def test_timeline_matches_duckdb_with_more_event_names_than_one_bitmask_word(
     assert kinds.columns[-1] == "feature_bits_2"
     want = build_timeline(tables)
     assert want["distinct_features"].max() > 40
+    assert want["active_users"].max() > 100
     got = cs.timeline_to_pandas(
         cs.build_timeline_spark(spark, cs.read_tables(spark, d, cfg, MID), cfg, MID)
     )
