@@ -60,27 +60,27 @@ _TEMPLATES: dict[str, str] = {
         JOIN calendar c ON c.week_start >= a.first_week AND c.week_start <= a.last_week
     """,
     # Active users are counted exactly without a DISTINCT over every event where that can be
-    # avoided: each account's first USER_BITS users (by user_id) get a bit of their own and the
-    # sums' aggregate ORs them and counts the bits, as distinct_features does with event names;
-    # only the events of further users of large accounts go through a DISTINCT of (account,
-    # week, user) keys. On 51M simulated events that DISTINCT grouped 51M rows into 17M keys and
-    # was the largest cost of the build; with the bits it sees 0.1M events (1,308 of 344,558
-    # users are beyond the first USER_BITS of their account). An event without a name counts
-    # nowhere, as the join to event_kinds (every name) leaves it out of the sums.
-    "usage_events": """
-        WITH user_bits AS (
+    # avoided: each account's first USER_BITS users (by user_id) get a bit of their own
+    # (``user_bits``) and the sums' aggregate ORs them and counts the bits, as distinct_features
+    # does with event names; only the events of further users of large accounts go through a
+    # DISTINCT of (account, week, user) keys. On 51M simulated events that DISTINCT grouped 51M
+    # rows into 17M keys and was the largest cost of the build; with the bits it sees 0.13M
+    # events (1,308 of 344,558 users are beyond the first USER_BITS of their account).
+    "user_bits": """
+        SELECT account_id, user_id,
+               CASE WHEN n < {user_bits} THEN CAST(POWER(2, n) AS BIGINT) ELSE 0 END AS user_bit
+        FROM (
             SELECT account_id, user_id,
-                   CASE WHEN n < {user_bits} THEN CAST(POWER(2, n) AS BIGINT) ELSE 0 END
-                       AS user_bit
+                   DENSE_RANK() OVER (PARTITION BY account_id ORDER BY user_id) - 1 AS n
             FROM (
-                SELECT account_id, user_id,
-                       DENSE_RANK() OVER (PARTITION BY account_id ORDER BY user_id) - 1 AS n
-                FROM (
-                    SELECT DISTINCT account_id, user_id FROM usage_events
-                    WHERE event IS NOT NULL AND user_id IS NOT NULL
-                ) pairs
-            ) ranked
-        )
+                SELECT DISTINCT account_id, user_id FROM usage_events
+                WHERE event IS NOT NULL AND user_id IS NOT NULL
+            ) pairs
+        ) ranked
+    """,
+    # The sums per account-week and the active users (see user_bits). An event without a name
+    # counts nowhere, as the join to event_kinds (every name) leaves it out of the sums.
+    "usage_events": """
         SELECT w.account_id, w.week_start, w.logins,
                w.first_users + COALESCE(d.more_users, 0) AS active_users,
                w.events, w.distinct_features, w.core_feature_events
@@ -431,6 +431,8 @@ def _one_statement(
             f" SELECT * FROM all_{source} WHERE {when} < (SELECT cutoff FROM params)"
         )
     sql = statements(words)
+    if "usage_events" in columns:
+        ctes.append(f"user_bits AS ({sql['user_bits']})")  # read twice: materialised once
     joins: list[str] = []
     values: dict[str, str] = {}
     for agg, cols in AGGREGATES.items():

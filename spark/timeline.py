@@ -185,6 +185,8 @@ def build_timeline_spark(
                     "urgent_priorities", _frame(spark, tl.urgent_priorities(cfg), "priority string")
                 )
             v.register(source, df)
+            if agg == "usage_events":  # read twice by the statement: computed once
+                v.register("user_bits", v.run("user_bits").cache())
             part = v.run(agg, words)
             out = out.join(part, on=list(TIMELINE_KEY), how="left")
             for col in cols:
