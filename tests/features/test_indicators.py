@@ -208,24 +208,31 @@ def test_account_without_complete_week_gets_lifecycle_only():
     assert row["tenure_weeks"] == pytest.approx(5 / 7)
 
 
-def test_many_requests_match_one_at_a_time():
-    rng = np.random.default_rng(0)
-    parts = []
-    for acc in ("a", "b", "c"):
-        parts.append(
+def _three_accounts(seed: int, weeks: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Timeline and profiles of accounts a, b, c: random logins and tickets from 2024-01-01."""
+    rng = np.random.default_rng(seed)
+    tl = pd.concat(
+        [
             _full(
                 weekly(
                     acc,
                     "2024-01-01",
-                    rng.integers(0, 30, 30).tolist(),
-                    tickets_opened=rng.integers(0, 3, 30).astype(float),
+                    rng.integers(0, 30, weeks).tolist(),
+                    tickets_opened=rng.integers(0, 3, weeks).astype(float),
                 )
             )
-        )
-    tl = pd.concat(parts, ignore_index=True)
+            for acc in ("a", "b", "c")
+        ],
+        ignore_index=True,
+    )
     prof = pd.DataFrame(
         {"account_id": ["a", "b", "c"], "created_at": pd.to_datetime(["2024-01-01"] * 3)}
     )
+    return tl, prof
+
+
+def test_many_requests_match_one_at_a_time():
+    tl, prof = _three_accounts(0, 30)
     reqs = pd.DataFrame(
         {
             "account_id": ["c", "a", "b", "a"],
@@ -244,24 +251,7 @@ def test_many_requests_match_one_at_a_time():
 
 def test_row_order_of_the_timeline_does_not_matter():
     # Sorted timelines skip the reordering: any other order must give the same indicators.
-    rng = np.random.default_rng(1)
-    tl = pd.concat(
-        [
-            _full(
-                weekly(
-                    acc,
-                    "2024-01-01",
-                    rng.integers(0, 30, 20).tolist(),
-                    tickets_opened=rng.integers(0, 3, 20).astype(float),
-                )
-            )
-            for acc in ("a", "b", "c")
-        ],
-        ignore_index=True,
-    )
-    prof = pd.DataFrame(
-        {"account_id": ["a", "b", "c"], "created_at": pd.to_datetime(["2024-01-01"] * 3)}
-    )
+    tl, prof = _three_accounts(1, 20)
     want = compute_indicators(tl, prof, as_of=pd.Timestamp("2024-05-20"))
     weeks_reversed = tl.iloc[::-1].sort_values("account_id", kind="stable")
     for order in (tl.sample(frac=1.0, random_state=3), weeks_reversed, tl.iloc[::-1]):
