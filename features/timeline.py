@@ -424,8 +424,9 @@ def _one_statement(
             con.register("urgent_priorities", urgent_priorities(config))
         con.register(f"all_{source}", df)
         when = TABLES[source].time_column
-        # A view, not a CTE: DuckDB materialises a CTE read twice (usage_events is: the sums
-        # and the distinct users), a copy of every event; a view is read where it is used.
+        # A view, not a CTE: DuckDB materialises a CTE read more than once (usage_events is read
+        # by user_bits, the sums and the remaining users' DISTINCT), a copy of every event; a
+        # view is read where it is used.
         con.execute(
             f"CREATE TEMP VIEW {source} AS"
             f" SELECT * FROM all_{source} WHERE {when} < (SELECT cutoff FROM params)"
