@@ -9,6 +9,9 @@ optional. Example::
       login: [login]         # which usage events mean "login"
       core_features: [report_create, integration_sync]
       urgent_priorities: [urgent]
+      tracked:               # key events: a timeline column and three indicators per group
+        exports: [report_export, csv_download]
+        errors: [error_shown]
     labels:
       horizon_weeks: 13
       step_weeks: 4
@@ -24,6 +27,7 @@ optional. Example::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
-from .features.schema import TABLES
+from .features.schema import MAX_TRACKED_GROUPS, TABLES, TRACKED_GROUP
 
 CONFIG_FILE = "churnlens.yaml"
 
@@ -41,11 +45,50 @@ class _Frozen(BaseModel):
 
 
 class EventsConfig(_Frozen):
-    """Which usage events mean what."""
+    """Which usage events mean what.
+
+    ``tracked`` names groups of key events (``group: [event, ...]``; a plain list makes each event
+    a group of its own). Each group becomes a timeline column ``events__<group>`` (its events per
+    week) and three indicators (:mod:`churnlens.features.indicators.tracked`).
+    """
 
     login: tuple[str, ...] = ("login",)
     core_features: tuple[str, ...] = ()
     urgent_priorities: tuple[str, ...] = ("urgent",)
+    tracked: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("tracked", mode="before")
+    @classmethod
+    def _groups(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple):  # each event its own group, named after it
+            groups: dict[str, list[Any]] = {}
+            for event in v:
+                name = re.sub(r"[^a-z0-9]+", "_", str(event).lower()).strip("_")
+                name = name if name[:1].isalpha() else f"e_{name}".rstrip("_")
+                if name in groups:
+                    raise ValueError(
+                        f"tracked events {groups[name][0]!r} and {event!r} would share the group"
+                        f" name {name!r}: give the groups as a mapping (group: [event, ...])"
+                    )
+                groups[name] = [event]
+            return groups
+        return v
+
+    @field_validator("tracked")
+    @classmethod
+    def _group_names(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for name, events in v.items():
+            if not TRACKED_GROUP.fullmatch(name) or len(name) > 40:
+                raise ValueError(
+                    f"tracked group {name!r}: a name is lower-case letters, digits and single"
+                    " underscores, starting with a letter, at most 40 characters"
+                    " (it becomes the timeline column events__<group>)"
+                )
+            if not events or any(not e for e in events):
+                raise ValueError(f"tracked group {name!r}: give at least one non-empty event name")
+        if len(v) > MAX_TRACKED_GROUPS:
+            raise ValueError(f"at most {MAX_TRACKED_GROUPS} tracked groups, got {len(v)}")
+        return v
 
 
 class LabelsConfig(_Frozen):

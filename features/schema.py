@@ -6,6 +6,8 @@ live in :mod:`churnlens.features.contract`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -184,6 +186,28 @@ TIMELINE_COLUMNS: tuple[str, ...] = (
     "seats",
     "arr",
 )
+# Key-event groups (``events.tracked``): one more count column per group, ``events__<group>``.
+TRACKED_PREFIX = "events__"
+TRACKED_GROUP = re.compile(r"[a-z](?:_?[a-z0-9])*")
+MAX_TRACKED_GROUPS = 64
+_TRACKED_COLUMN = re.compile(rf"{TRACKED_PREFIX}([a-z](?:_?[a-z0-9])*)")
+
+
+def tracked_column(group: str) -> str:
+    """The timeline column of the tracked event group ``group``."""
+    return TRACKED_PREFIX + group
+
+
+def tracked_groups(columns: Iterable[str]) -> list[str]:
+    """The tracked event groups whose columns are among ``columns``, in their order."""
+    out = []
+    for c in columns:
+        m = _TRACKED_COLUMN.fullmatch(str(c))
+        if m and len(m.group(1)) <= 40:
+            out.append(m.group(1))
+    return out
+
+
 # Which source table each timeline column comes from (a missing table makes its columns NaN).
 TIMELINE_SOURCE: dict[str, str] = {
     **dict.fromkeys(

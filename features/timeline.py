@@ -29,7 +29,15 @@ import pandas as pd
 
 from ..config import Config
 from .contract import Tables, codes_and_values, cutoff, last_complete_week_start
-from .schema import TABLES, TIMELINE_COLUMNS, TIMELINE_KEY, TIMELINE_SOURCE
+from .schema import (
+    TABLES,
+    TIMELINE_COLUMNS,
+    TIMELINE_KEY,
+    TIMELINE_SOURCE,
+    TRACKED_PREFIX,
+    tracked_column,
+    tracked_groups,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +91,7 @@ _TEMPLATES: dict[str, str] = {
     "usage_events": """
         SELECT w.account_id, w.week_start, w.logins,
                w.first_users + COALESCE(d.more_users, 0) AS active_users,
-               w.events, w.distinct_features, w.core_feature_events
+               w.events, w.distinct_features, w.core_feature_events{tracked_columns}
         FROM (
             SELECT u.account_id,
                    date_trunc('week', u.occurred_at) AS week_start,
@@ -91,7 +99,7 @@ _TEMPLATES: dict[str, str] = {
                    SUM(COALESCE(u.quantity, 1)) AS events,
                    {distinct_features} AS distinct_features,
                    SUM(CASE WHEN k.is_core THEN COALESCE(u.quantity, 1) ELSE 0 END)
-                       AS core_feature_events,
+                       AS core_feature_events,{tracked_sums}
                    CAST(bit_count(COALESCE(bit_or(b.user_bit), 0)) AS INTEGER) AS first_users
             FROM usage_events u JOIN event_kinds k ON u.event = k.event
             LEFT JOIN user_bits b ON b.account_id = u.account_id AND b.user_id = u.user_id
@@ -173,13 +181,24 @@ def feature_words(n_features: int) -> int:
     return max(1, -(-n_features // FEATURE_BITS))
 
 
-def statements(words: int = 1) -> dict[str, str]:
-    """Every statement, with ``distinct_features`` counted over ``words`` bitmask words."""
+def statements(words: int = 1, tracked: int = 0) -> dict[str, str]:
+    """Every statement, with ``distinct_features`` counted over ``words`` bitmask words and the
+    events of ``tracked`` key-event groups summed as ``tracked_<i>`` (``event_kinds.track_<i>``
+    says which names are in group ``i``)."""
     distinct = " + ".join(
         f"CAST(bit_count(bit_or(k.feature_bits_{i})) AS INTEGER)" for i in range(words)
     )
+    sums = "".join(
+        f"\n                   SUM(CASE WHEN k.track_{i} THEN COALESCE(u.quantity, 1) ELSE 0 END)"
+        f" AS tracked_{i},"
+        for i in range(tracked)
+    )
+    columns = "".join(f", w.tracked_{i}" for i in range(tracked))
     return {
-        name: sql.replace("{distinct_features}", distinct).replace("{user_bits}", str(USER_BITS))
+        name: sql.replace("{distinct_features}", distinct)
+        .replace("{user_bits}", str(USER_BITS))
+        .replace("{tracked_sums}", sums)
+        .replace("{tracked_columns}", columns)
         for name, sql in _TEMPLATES.items()
     }
 
@@ -264,7 +283,8 @@ def calendar(span: pd.DataFrame) -> pd.DataFrame:
 
 
 def event_kinds(events: pd.Series, config: Config) -> pd.DataFrame:
-    """One row per distinct event name: whether it is a login, whether a core feature, and its bit.
+    """One row per distinct event name: whether it is a login, whether a core feature, whether in
+    each tracked group (``track_<i>``, in config order), and its bit.
 
     Non-login names, in sorted order, get one bit each in the ``feature_bits_<w>`` words (0 for
     logins); :func:`feature_words` says how many words there are.
@@ -278,6 +298,8 @@ def event_kinds(events: pd.Series, config: Config) -> pd.DataFrame:
             "is_core": names.isin(config.events.core_features).to_numpy(dtype=bool),
         }
     )
+    for i, members in enumerate(config.events.tracked.values()):
+        out[f"track_{i}"] = names.isin(members).to_numpy(dtype=bool)
     number = np.cumsum(~is_login) - 1  # the feature's number among non-login names
     for w in range(feature_words(int((~is_login).sum()))):
         mine = ~is_login & (number // FEATURE_BITS == w)
@@ -384,6 +406,9 @@ def build_timeline(tables: Tables, as_of: date | None = None) -> pd.DataFrame:
     finally:
         con.close()
     out["account_id"] = pd.array(ids[out["account_id"].to_numpy()], dtype="str")
+    for group in tables.config.events.tracked:  # no usage_events: the groups are unknown
+        if tracked_column(group) not in out.columns:
+            out[tracked_column(group)] = np.nan
     out = finalise_timeline(out)
     log.info("timeline: %d accounts, %d account-weeks", out["account_id"].nunique(), len(out))
     return out
@@ -431,7 +456,8 @@ def _one_statement(
             f"CREATE TEMP VIEW {source} AS"
             f" SELECT * FROM all_{source} WHERE {when} < (SELECT cutoff FROM params)"
         )
-    sql = statements(words)
+    groups = list(config.events.tracked)
+    sql = statements(words, len(groups))
     if "usage_events" in columns:
         ctes.append(f"user_bits AS ({sql['user_bits']})")  # read twice: materialised once
     joins: list[str] = []
@@ -452,6 +478,9 @@ def _one_statement(
             if col not in unknown:
                 ref = f"agg_{agg}.{col}"
                 values[col] = ref if col in NOT_FILLED else f"COALESCE({ref}, 0)"
+        if agg == "usage_events":
+            for i, group in enumerate(groups):
+                values[tracked_column(group)] = f"COALESCE(agg_{agg}.tracked_{i}, 0)"
     if static:
         joins.append("LEFT JOIN accounts a ON a.account_id = s.account_id")
         for col in static:
@@ -465,18 +494,19 @@ def _one_statement(
 def finalise_timeline(out: pd.DataFrame) -> pd.DataFrame:
     """Every timeline column with its type (nullable ``Int64`` counts, floats), sorted by key.
 
-    Missing columns are added as unknown. Shared by every engine so their outputs compare equal.
+    Missing columns are added as unknown; tracked event-group columns (``events__<group>``)
+    follow, as counts. Shared by every engine so their outputs compare equal.
     """
     columns: dict[str, object] = {
         "account_id": out["account_id"],
         "week_start": pd.to_datetime(out["week_start"]).astype("datetime64[us]"),
     }
-    for col in TIMELINE_COLUMNS:
+    for col in (*TIMELINE_COLUMNS, *map(tracked_column, tracked_groups(out.columns))):
         if col not in out.columns:
             values = pd.Series(np.nan, index=out.index)
         else:
             values = pd.to_numeric(out[col])
-        if col in COUNT_COLUMNS:
+        if col in COUNT_COLUMNS or col.startswith(TRACKED_PREFIX):
             if pd.api.types.is_float_dtype(values.dtype):
                 values = values.round()
             columns[col] = values.astype("Int64")
@@ -489,7 +519,10 @@ def finalise_timeline(out: pd.DataFrame) -> pd.DataFrame:
 def timeline_availability(timeline: pd.DataFrame) -> dict[str, bool]:
     """Which source tables a timeline carries data from (a source is unknown if all-NaN)."""
     avail: dict[str, bool] = {}
-    for col, src in TIMELINE_SOURCE.items():
+    sources = TIMELINE_SOURCE | dict.fromkeys(
+        map(tracked_column, tracked_groups(timeline.columns)), "usage_events"
+    )
+    for col, src in sources.items():
         has = col in timeline.columns and bool(timeline[col].notna().any())
         avail[src] = avail.get(src, False) or has
     return avail

@@ -22,7 +22,7 @@ import pandas as pd
 from ..config import Config
 from ..features import timeline as tl
 from ..features.contract import cutoff
-from ..features.schema import TABLES, TIMELINE_COLUMNS, TIMELINE_KEY
+from ..features.schema import TABLES, TIMELINE_COLUMNS, TIMELINE_KEY, tracked_column
 from ._session import require_pyspark
 from .tables import to_pandas, utc
 
@@ -33,11 +33,11 @@ _NULL_TYPES = {"closed_at": "timestamp", "score": "double", "seats": "double", "
 
 
 @functools.cache
-def spark_sql(name: str, words: int = 1) -> str:
+def spark_sql(name: str, words: int = 1, tracked: int = 0) -> str:
     """Statement ``name`` of :func:`churnlens.features.timeline.statements` in Spark's dialect."""
     import sqlglot
 
-    (sql,) = sqlglot.transpile(tl.statements(words)[name], read="duckdb", write="spark")
+    (sql,) = sqlglot.transpile(tl.statements(words, tracked)[name], read="duckdb", write="spark")
     return sql
 
 
@@ -66,8 +66,8 @@ class _Views:
         df.createOrReplaceTempView(view)
         self.names[name] = view
 
-    def run(self, statement: str, words: int = 1) -> DataFrame:
-        return self.spark.sql(_renamed(spark_sql(statement, words), self.names))
+    def run(self, statement: str, words: int = 1, tracked: int = 0) -> DataFrame:
+        return self.spark.sql(_renamed(spark_sql(statement, words, tracked), self.names))
 
     def drop(self) -> None:
         for view in self.names.values():
@@ -156,6 +156,7 @@ def build_timeline_spark(
         v.register("spine", spine)
         out = spine.select(*TIMELINE_KEY)
         words = 1
+        groups = list(cfg.events.tracked)
         for agg, cols in tl.AGGREGATES.items():
             source = tl.SOURCE_OF_AGG[agg]
             df = tables.get(source)
@@ -176,6 +177,7 @@ def build_timeline_spark(
                 schema = ", ".join(
                     [
                         "event string, is_login boolean, is_core boolean",
+                        *(f"track_{i} boolean" for i in range(len(groups))),
                         *(f"{b} bigint" for b in bits),
                     ]
                 )
@@ -187,7 +189,11 @@ def build_timeline_spark(
             v.register(source, df)
             if agg == "usage_events":  # read twice by the statement: computed once
                 v.register("user_bits", v.run("user_bits").cache())
-            part = v.run(agg, words)
+            part = v.run(agg, words, len(groups) if agg == "usage_events" else 0)
+            if agg == "usage_events":
+                for i, group in enumerate(groups):
+                    part = part.withColumnRenamed(f"tracked_{i}", tracked_column(group))
+                cols = (*cols, *map(tracked_column, groups))
             out = out.join(part, on=list(TIMELINE_KEY), how="left")
             for col in cols:
                 if col not in tl.NOT_FILLED:
@@ -206,6 +212,12 @@ def build_timeline_spark(
                 if c in out.columns
                 else F.lit(None).cast("bigint" if c in tl.COUNT_COLUMNS else "double").alias(c)
                 for c in TIMELINE_COLUMNS
+            ],
+            *[
+                F.bround(F.col(c).cast("double")).cast("bigint").alias(c)
+                if c in out.columns
+                else F.lit(None).cast("bigint").alias(c)
+                for c in map(tracked_column, groups)
             ],
         )
     return result

@@ -277,3 +277,57 @@ def test_event_kinds_give_each_feature_one_bit_and_logins_none():
     assert not bits[~login].duplicated().any()  # ... and never the same one
     assert (bits >= 0).all(axis=None)  # the sign bit stays clear
     assert kinds.loc[kinds["event"] == "f001", "is_core"].item()
+
+
+def test_tracked_event_groups_are_weekly_counts_after_the_standard_columns(tiny_frames):
+    tiny_frames["usage_events"] = pd.concat(
+        [
+            tiny_frames["usage_events"],
+            pd.DataFrame(
+                {
+                    "account_id": ["a", "a", "a", "b"],
+                    "occurred_at": ["2024-01-04", "2024-01-05", "2024-01-23", "2024-01-10"],
+                    "event": ["export", "csv", "export", "error"],
+                    "user_id": "u1",
+                    "quantity": [2, 1, 1, 1],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    cfg = config_from_dict(
+        {"events": {"tracked": {"exports": ["export", "csv"], "errors": ["error"], "x": ["zz"]}}}
+    )
+    tl = build_timeline(make_tables(tiny_frames, as_of=date(2024, 1, 28), config=cfg))
+    groups = ["events__exports", "events__errors", "events__x"]
+    assert list(tl.columns) == [*TIMELINE_KEY, *TIMELINE_COLUMNS, *groups]
+    assert all(str(tl[c].dtype) == "Int64" for c in groups)
+    a1 = _row(tl, "a", "2024-01-01")
+    assert (a1["events__exports"], a1["events__errors"]) == (3, 0)  # quantity counts, as events
+    assert a1["events"] == 5
+    assert _row(tl, "a", "2024-01-08")["events__exports"] == 0  # a quiet week: zero, not unknown
+    assert _row(tl, "a", "2024-01-22")["events__exports"] == 1
+    assert _row(tl, "b", "2024-01-08")["events__errors"] == 1
+    assert (tl["events__x"] == 0).all()  # a group whose events never happen: zeros
+    # Without usage_events the groups are unknown, like every usage column.
+    no_usage = {k: v for k, v in tiny_frames.items() if k != "usage_events"}
+    tl2 = build_timeline(make_tables(no_usage, as_of=date(2024, 1, 28), config=cfg))
+    assert list(tl2.columns)[-3:] == groups and tl2[groups].isna().all().all()
+
+
+def test_config_tracked_groups_named_or_listed_and_bad_names_rejected():
+    from churnlens.errors import ConfigError
+
+    listed = config_from_dict({"events": {"tracked": ["like", "Ad View", "3d-print"]}})
+    assert listed.events.tracked == {
+        "like": ("like",),
+        "ad_view": ("Ad View",),
+        "e_3d_print": ("3d-print",),
+    }
+    with pytest.raises(ConfigError, match="would share the group name 'ad_view'"):
+        config_from_dict({"events": {"tracked": ["ad view", "Ad-View"]}})
+    for bad in ("Upper", "two__under", "_lead", "trail_", "x" * 41):
+        with pytest.raises(ConfigError, match=f"tracked group '{bad}'"):
+            config_from_dict({"events": {"tracked": {bad: ["e"]}}})
+    with pytest.raises(ConfigError, match="at least one non-empty event name"):
+        config_from_dict({"events": {"tracked": {"g": []}}})

@@ -120,7 +120,8 @@ def test_timeline_matches_duckdb_past_the_bitmasks_of_event_names_and_users(
     spark, base: Path, tmp_path: Path
 ):
     """150 feature names need three ``feature_bits`` words, and three accounts with up to 150
-    users a week have users past the bitmask of users: both engines still count exactly."""
+    users a week have users past the bitmask of users: both engines still count exactly. Three
+    tracked event groups (one overlapping another, one of logins) are summed alike."""
     d = tmp_path / "many"
     d.mkdir()
     for f in base.glob("*"):
@@ -136,12 +137,21 @@ def test_timeline_matches_duckdb_past_the_bitmasks_of_event_names_and_users(
     events.loc[busy, "user_id"] = events.loc[busy, "account_id"].astype(str) + "-u" + crowd
     events.to_parquet(d / "usage_events.parquet", index=False)
     cfg = load_config(None, d)
+    tracked = {
+        "low": tuple(names[:10]),
+        "odd": tuple(names[1::2]),
+        "logins": ("login",),
+    }
+    cfg = cfg.model_copy(update={"events": cfg.events.model_copy(update={"tracked": tracked})})
     tables = load_tables(d, cfg, MID)
     kinds = event_kinds(tables.frames["usage_events"]["event"], cfg)
     assert kinds.columns[-1] == "feature_bits_2"
     want = build_timeline(tables)
     assert want["distinct_features"].max() > 40
     assert want["active_users"].max() > 100
+    assert list(want.columns[-3:]) == ["events__low", "events__odd", "events__logins"]
+    assert (want["events__low"] > 0).any() and (want["events__odd"] > want["events__low"]).any()
+    assert (want["events__logins"] == want["logins"]).all()
     got = cs.timeline_to_pandas(
         cs.build_timeline_spark(spark, cs.read_tables(spark, d, cfg, MID), cfg, MID)
     )
