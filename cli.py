@@ -586,8 +586,8 @@ def score(
     def go() -> None:
         import mlflow
 
-        from .config import load_config
-        from .features.contract import data_digest
+        from .config import load_config, with_tracked_events
+        from .features.contract import data_digest, load_tables
         from .features.indicators import compute_indicators
         from .features.io import check_output_path, write_frame
         from .features.snapshots import alive_accounts
@@ -607,6 +607,7 @@ def score(
         catalog = load_catalog(playbooks)
         mlflow.set_tracking_uri(tracking_uri())
         churn_model, label = load_model(model, cfg.registry.model_name)
+        cfg = with_tracked_events(cfg, churn_model.tracked_events())
         if engine is Engine.spark:
             from .spark.pipeline import score_inputs
 
@@ -614,7 +615,8 @@ def score(
                 data, cfg, _parse_date(as_of), model, spark_master, activity=not no_store
             )
         else:
-            tables = _load(data, config, as_of)
+            tables = load_tables(data, cfg, _parse_date(as_of))
+            _print_repairs(tables.report)
             alive = alive_accounts(tables)
             weekly = build_timeline(tables)
             ind = compute_indicators(weekly, alive, as_of=tables.as_of)

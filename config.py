@@ -27,6 +27,7 @@ optional. Example::
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +39,7 @@ from .errors import ConfigError
 from .features.schema import MAX_TRACKED_GROUPS, TABLES, TRACKED_GROUP
 
 CONFIG_FILE = "churnlens.yaml"
+log = logging.getLogger(__name__)
 
 
 class _Frozen(BaseModel):
@@ -182,6 +184,26 @@ class Config(_Frozen):
                         f"{table} (expected one of {', '.join(spec.names)})"
                     )
         return v
+
+
+def with_tracked_events(cfg: Config, tracked: dict[str, list[str]]) -> Config:
+    """``cfg`` with the key-event groups a model was trained on (scoring builds the same
+    timeline columns as training). A group the config defines differently is replaced, and said
+    so: the model's features mean what they meant in training."""
+    if not tracked:
+        return cfg
+    mine = cfg.events.tracked
+    for group, events in tracked.items():
+        if group in mine and tuple(mine[group]) != tuple(events):
+            log.warning(
+                "events.tracked.%s: the config lists %s, the model was trained on %s;"
+                " scoring uses the model's",
+                group,
+                list(mine[group]),
+                list(events),
+            )
+    merged = {**mine, **{g: tuple(e) for g, e in tracked.items()}}
+    return cfg.model_copy(update={"events": cfg.events.model_copy(update={"tracked": merged})})
 
 
 def _format_validation_error(source: str, err: ValidationError) -> str:

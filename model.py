@@ -128,6 +128,14 @@ class ChurnModel:
         self.stats = stats
         self.meta = meta
 
+    def tracked_events(self) -> dict[str, list[str]]:
+        """The key-event groups the model's features were built from (``events.tracked`` of
+        its training config; empty for a model without them)."""
+        events = self.meta.get("config", {}).get("events", {}) or {}
+        return {
+            str(g): [str(e) for e in names] for g, names in (events.get("tracked") or {}).items()
+        }
+
     def matrix(self, indicators: pd.DataFrame) -> pd.DataFrame:
         """The model's feature matrix, columns in training order (missing columns are NaN)."""
         missing = [f for f in self.features if f not in indicators.columns]

@@ -51,7 +51,10 @@ leaves login events out of ``distinct_features``, which would then always be 0. 
 socialnet7 ad views lower satisfaction (utility -1.5), so this "login" count is a presence signal,
 not a pure health signal. ``events.core_features`` = the events with positive utility in the
 socialnet7 configuration (post, newfriend, like, message, reply): the value moments of a social
-app. ``labels.horizon_weeks`` = 4: the data spans five months and the README benchmark uses a
+app. ``events.tracked`` = every event type (up to 64), each a group of its own: an app's event
+types *are* its vocabulary of value and friction (likes and posts, dislikes and unfriends), and
+ChurnSim's churn follows the mix of them, which the generic usage columns fold into counts and
+breadth (``bench/quality.py`` measures both). ``labels.horizon_weeks`` = 4: the data spans five months and the README benchmark uses a
 30-day horizon. Five months hold about 16 weeks of observation dates with a complete horizon, too
 few for the default 13-week test and validation windows, so ``labels.step_weeks`` = 1 and
 ``split`` = 4 weeks each (train on the first ~4 weeks of dates, then a purge gap, validation, a
@@ -66,6 +69,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -73,6 +77,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import ChurnlensError
+from ..features.schema import MAX_TRACKED_GROUPS
 from .base import ImportReport, as_id, find_source_file, to_utc, write_tables
 
 log = logging.getLogger(__name__)
@@ -276,10 +281,15 @@ def build_usage(
     return out
 
 
-def config_dict() -> dict[str, Any]:
-    """The ``churnlens.yaml`` written beside the tables (see the module docstring)."""
+def config_dict(event_names: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``churnlens.yaml`` written beside the tables (see the module docstring);
+    ``event_names``, the app's event types, become the tracked event groups."""
+    names = sorted(set(event_names))
+    events: dict[str, Any] = {"login": list(LOGIN_EVENTS), "core_features": list(CORE_FEATURES)}
+    if 0 < len(names) <= MAX_TRACKED_GROUPS:
+        events["tracked"] = names
     return {
-        "events": {"login": list(LOGIN_EVENTS), "core_features": list(CORE_FEATURES)},
+        "events": events,
         "labels": {"horizon_weeks": HORIZON_WEEKS, "step_weeks": 1},
         "split": {"test_weeks": SPLIT_WEEKS, "valid_weeks": SPLIT_WEEKS},
         "registry": {"model_name": MODEL_NAME},
@@ -413,7 +423,7 @@ def convert_fightchurn(
         data_end.date(),
         time.perf_counter() - t0,
     )
-    return tables, config_dict(), report
+    return tables, config_dict(usage["event"].dropna().unique().tolist()), report
 
 
 def import_fightchurn(source: Path, out: Path) -> ImportReport:

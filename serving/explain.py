@@ -3,8 +3,8 @@
 LightGBM's ``Booster.predict(X, pred_contrib=True)`` gives exact TreeSHAP contributions in
 log-odds: one column per feature plus a last column for the bias (the expected margin); each row
 sums to the raw margin. Features are grouped by the reason family of their indicator
-(``REGISTRY[name].family``); ``has_<source>`` availability flags count for the family of their
-source. Pure functions only.
+(:func:`~churnlens.features.indicators.describe`); ``has_<source>`` availability flags count for
+the family of their source. Pure functions only.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from ..features.indicators import FAMILIES, FAMILY_LABELS, REGISTRY, availability_column, render
+from ..features.indicators import (
+    FAMILIES,
+    FAMILY_LABELS,
+    availability_column,
+    describe,
+    render,
+)
 from ..features.indicators.registry import Family, Lang
 
 LANGS: tuple[Lang, ...] = ("en", "ja")
@@ -60,10 +66,12 @@ def check_lang(lang: str) -> Lang:
     return lang
 
 
+@functools.cache
 def feature_family(name: str) -> Family:
     """The reason family of model feature ``name`` (an indicator or a ``has_<source>`` flag)."""
-    if name in REGISTRY:
-        return REGISTRY[name].family
+    ind = describe(name)
+    if ind is not None:
+        return ind.family
     if name in AVAILABILITY_FAMILIES:
         return AVAILABILITY_FAMILIES[name]
     raise ValueError(
@@ -166,7 +174,7 @@ def reasons(
         mine = [
             (row[i], name)
             for i, name in enumerate(feature_names)
-            if name in REGISTRY and REGISTRY[name].family == fam and row[i] > 0
+            if row[i] > 0 and name not in AVAILABILITY_FAMILIES and feature_family(name) == fam
         ]
         mine.sort(key=lambda pair: -pair[0])  # stable: equal contributions keep column order
         evidence: list[str] = []

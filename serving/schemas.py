@@ -31,12 +31,14 @@ class WeekIn(TypedDict):
     """One row of ``churnlens timeline`` output: a Monday and that week's activity counts.
 
     A column left out, or null, is unknown (NaN), never zero. The fields are the timeline columns
-    of ``features/schema.py`` (a test keeps the two equal); other keys (``account_id``) are ignored.
+    of ``features/schema.py`` (a test keeps the two equal). Other keys are kept unvalidated: the
+    service reads the served model's tracked event groups (``events__<group>``, checked there, as
+    the groups depend on the model) and ignores the rest (``account_id``).
     A ``TypedDict``, not a model: a 1,000-account request has 100,000 weeks, and validating them
     into plain dicts takes half the time of building model instances.
     """
 
-    __pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
 
     week_start: date
     logins: NotRequired[Amount]

@@ -32,8 +32,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import os
 import threading
+from collections.abc import Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, cast
@@ -48,7 +50,7 @@ from pydantic import ValidationError
 from ..config import Config, load_config
 from ..errors import ChurnlensError, StoreError, mask_passwords
 from ..features.indicators import compute_indicators
-from ..features.schema import TIMELINE_COLUMNS
+from ..features.schema import TIMELINE_COLUMNS, tracked_column
 from ..model import ChurnModel
 from ..store import ScoreStore, open_store
 from .asgi import ASGIApp, Message, Receive, Scope, Send, send_problem, send_unauthorised
@@ -89,8 +91,34 @@ class BadRequest(ChurnlensError, InvalidArgument):
 
 
 # ------------------------------------------------------------------------------ pure functions
-def request_frames(req: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The timeline and accounts frames ``churnlens score`` would build for these accounts."""
+def _tracked_values(req: PredictRequest, column: str) -> np.ndarray:
+    """The weeks' values of tracked-group column ``column`` (absent or null: NaN); a value that
+    is not a finite number >= 0 is a 400 naming the account and week."""
+    out = []
+    for i, acc in enumerate(req.accounts):
+        for j, week in enumerate(acc.weeks):
+            v = week.get(column)
+            if v is None:
+                out.append(np.nan)
+                continue
+            if (
+                not isinstance(v, int | float)
+                or isinstance(v, bool)
+                or not math.isfinite(v)
+                or v < 0
+            ):
+                raise BadRequest(
+                    f"accounts[{i}].weeks[{j}].{column}: must be a number >= 0 or null, got {v!r}"
+                )
+            out.append(float(v))
+    return np.array(out, dtype=np.float64)
+
+
+def request_frames(
+    req: PredictRequest, tracked: Sequence[str] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The timeline and accounts frames ``churnlens score`` would build for these accounts,
+    with the columns of the ``tracked`` event groups (the served model's)."""
     weeks = [w for acc in req.accounts for w in acc.weeks]
     ids = [acc.account_id for acc in req.accounts for _ in acc.weeks]
     # One row per week in TIMELINE_COLUMNS order; a missing or null count becomes NaN.
@@ -104,6 +132,7 @@ def request_frames(req: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame]:
             "account_id": pd.Series(ids, dtype=str),
             "week_start": np.array([w["week_start"] for w in weeks], dtype="datetime64[us]"),
             **{col: values[:, j] for j, col in enumerate(TIMELINE_COLUMNS)},
+            **{tracked_column(g): _tracked_values(req, tracked_column(g)) for g in tracked},
         }
     )
     accounts = req.accounts
@@ -134,8 +163,9 @@ def predict_rows(
     lang: str = "en",
 ) -> list[dict[str, Any]]:
     """``score_frame`` rows for a request, in request order (as ``churnlens score`` makes them)."""
-    timeline, profiles = request_frames(req)
-    indicators = compute_indicators(timeline, profiles, as_of=req.as_of)
+    groups = list(model.tracked_events())
+    timeline, profiles = request_frames(req, groups)
+    indicators = compute_indicators(timeline, profiles, as_of=req.as_of, tracked=groups)
     return score_frame(model, indicators, profiles, cfg, catalog, lang=lang)
 
 

@@ -7,14 +7,15 @@ accounts and runs :func:`churnlens.features.indicators.compute_indicators` uncha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..features.indicators import INDICATORS, SOURCES, availability_column, compute_indicators
-from ..features.schema import TIMELINE_COLUMNS, TIMELINE_KEY
+from ..features.indicators.tracked import indicator_names as tracked_indicator_names
+from ..features.schema import TIMELINE_COLUMNS, TIMELINE_KEY, tracked_column, tracked_groups
 from ._session import require_pyspark
 
 if TYPE_CHECKING:
@@ -30,11 +31,19 @@ PROFILE_COLUMNS: tuple[str, ...] = (
     "seats",
 )
 INDICATOR_COLUMNS: tuple[str, ...] = (*INDICATORS, *(availability_column(s) for s in SOURCES))
+"""The indicator columns without tracked event groups (:func:`indicator_columns`)."""
 _BUCKET = "__churnlens_bucket"
 
 
-def indicator_schema() -> StructType:
-    """``account_id, as_of`` then every indicator and ``has_<source>`` flag, as doubles."""
+def indicator_columns(tracked: Sequence[str] = ()) -> list[str]:
+    """The indicator columns of :func:`compute_indicators` with tracked groups ``tracked``."""
+    names = [n for g in tracked for n in tracked_indicator_names(g)]
+    return [*INDICATORS, *names, *(availability_column(s) for s in SOURCES)]
+
+
+def indicator_schema(tracked: Sequence[str] = ()) -> StructType:
+    """``account_id, as_of`` then every indicator (those of the ``tracked`` event groups after
+    the registered ones) and ``has_<source>`` flag, as doubles."""
     require_pyspark()
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType, TimestampType
 
@@ -42,46 +51,50 @@ def indicator_schema() -> StructType:
         [
             StructField("account_id", StringType(), False),
             StructField("as_of", TimestampType(), True),
-            *[StructField(c, DoubleType(), True) for c in INDICATOR_COLUMNS],
+            *[StructField(c, DoubleType(), True) for c in indicator_columns(tracked)],
         ]
     )
 
 
-def _empty_timeline() -> pd.DataFrame:
+def _empty_timeline(tracked: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "account_id": pd.Series(dtype=object),
             "week_start": pd.Series(dtype="datetime64[us]"),
-            **{c: pd.Series(dtype="float64") for c in TIMELINE_COLUMNS},
+            **{
+                c: pd.Series(dtype="float64")
+                for c in (*TIMELINE_COLUMNS, *map(tracked_column, tracked))
+            },
         }
     )
 
 
 def _group_function(
-    profile_cols: list[str],
+    profile_cols: list[str], tracked: list[str]
 ) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
     """The per-group function: one pandas timeline and the group's requests (profile joined)."""
+    indicators = indicator_columns(tracked)
 
     def run(timeline: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
         from ._session import quiet_pandas_warning
 
         quiet_pandas_warning()
-        columns = ["account_id", "as_of", *INDICATOR_COLUMNS]
+        columns = ["account_id", "as_of", *indicators]
         if requests.empty:
             return pd.DataFrame(
                 {
                     "account_id": pd.Series(dtype=object),
                     "as_of": pd.Series(dtype="datetime64[us]"),
-                    **{c: pd.Series(dtype="float64") for c in INDICATOR_COLUMNS},
+                    **{c: pd.Series(dtype="float64") for c in indicators},
                 }
             )
         if timeline.empty or "account_id" not in timeline.columns:
-            timeline = _empty_timeline()
+            timeline = _empty_timeline(tracked)
         timeline = timeline.drop(columns=[_BUCKET], errors="ignore")
         profiles = requests[["account_id", *profile_cols]].drop_duplicates("account_id")
         req = requests[["account_id", "as_of"]]
-        out = compute_indicators(timeline, profiles, req)
-        for c in INDICATOR_COLUMNS:
+        out = compute_indicators(timeline, profiles, req, tracked=tracked)
+        for c in indicators:
             out[c] = out[c].astype(np.float64)
         return out[columns]
 
@@ -107,7 +120,8 @@ def compute_indicators_spark(
             (default: 4 per shuffle partition); ``0`` makes one group per account.
 
     Returns:
-        ``account_id, as_of`` (timestamp) then one double column per indicator and
+        ``account_id, as_of`` (timestamp) then one double column per indicator (with those of
+        the tracked event groups whose ``events__<group>`` columns the timeline has) and
         ``has_<source>`` flag: the frame of
         :func:`churnlens.features.indicators.compute_indicators`, row for row.
     """
@@ -121,7 +135,9 @@ def compute_indicators_spark(
         F.col("account_id").cast("string").alias("account_id"),
         F.col("as_of").cast("timestamp").alias("as_of"),
     ).join(prof, on="account_id", how="left")
+    tracked = tracked_groups(timeline.columns)
     keep = [c for c in (*TIMELINE_KEY, *TIMELINE_COLUMNS) if c in timeline.columns]
+    keep += [tracked_column(g) for g in tracked]
     tl = timeline.select(*keep)
     if buckets is None:
         buckets = 4 * int(spark.conf.get("spark.sql.shuffle.partitions") or "200")
@@ -132,8 +148,10 @@ def compute_indicators_spark(
         group = _BUCKET
     else:
         group = "account_id"
-    fn = _group_function(profile_cols)
+    fn = _group_function(profile_cols, tracked)
     run = (lambda t, r: fn(t, r.drop(columns=[_BUCKET]))) if buckets > 0 else fn
     return (
-        tl.groupBy(group).cogroup(req.groupBy(group)).applyInPandas(run, schema=indicator_schema())
+        tl.groupBy(group)
+        .cogroup(req.groupBy(group))
+        .applyInPandas(run, schema=indicator_schema(tracked))
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Config
+from ..config import Config, with_tracked_events
 from ..features.contract import load_tables
 from ..features.indicators import SOURCES, availability_column, compute_indicators
 from ..features.snapshots import alive_accounts, default_dates
@@ -42,7 +42,7 @@ class DriftResult:
 
 def check_drift(data_dir: Path, cfg: Config, as_of: date | None, model: ChurnModel) -> DriftResult:
     """Compare indicators of every live account at ``as_of`` with the training window."""
-    tables = load_tables(data_dir, cfg, as_of)
+    tables = load_tables(data_dir, with_tracked_events(cfg, model.tracked_events()), as_of)
     ind = compute_indicators(build_timeline(tables), alive_accounts(tables), as_of=tables.as_of)
     report = drift_report(model.stats, model.matrix(ind), ind)
     rows = []

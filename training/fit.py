@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..config import ModelConfig
-from ..features.indicators import REGISTRY
+from ..features.indicators import describe
 
 _SIGN = {"up": 1, "down": -1, "none": 0}
 
@@ -20,7 +20,7 @@ def monotone_constraints(features: list[str], mode: str) -> list[int]:
     """+1 / -1 per feature from the indicators' risk directions ("none" mode: all 0)."""
     if mode == "none":
         return [0] * len(features)
-    return [_SIGN[REGISTRY[f].direction] if f in REGISTRY else 0 for f in features]
+    return [_SIGN[ind.direction] if (ind := describe(f)) else 0 for f in features]
 
 
 def lgb_params(cfg: ModelConfig, features: list[str], seed: int) -> dict[str, object]:

@@ -33,12 +33,13 @@ from ..errors import ChurnlensError, mask_passwords
 from ..features.contract import Tables, data_digest, load_tables
 from ..features.indicators import (
     INDICATORS,
-    REGISTRY,
     SOURCES,
     availability_column,
     code_version,
     compute_indicators,
+    describe,
 )
+from ..features.indicators.tracked import indicator_names as tracked_indicator_names
 from ..features.snapshots import build_snapshots
 from ..features.timeline import build_timeline
 from ..model import ARTIFACT_KEY, ChurnModel
@@ -53,6 +54,37 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 FEATURES: tuple[str, ...] = (*INDICATORS, *(availability_column(s) for s in SOURCES))
+
+
+def feature_names(cfg: Config) -> list[str]:
+    """The model's features: every indicator, the tracked event groups' indicators (config
+    order), then the sources' availability flags."""
+    tracked = [n for group in cfg.events.tracked for n in tracked_indicator_names(group)]
+    return [*INDICATORS, *tracked, *(availability_column(s) for s in SOURCES)]
+
+
+def feature_spec(name: str) -> dict[str, str]:
+    """What the model package records of feature ``name`` (family, direction, unit, text)."""
+    ind = describe(name)
+    if ind is None:  # an availability flag
+        return {
+            "family": "availability",
+            "direction": "none",
+            "unit": "flag",
+            "description": f"1 when the {name.removeprefix('has_')} source is known",
+            "en": "",
+            "ja": "",
+        }
+    return {
+        "family": ind.family,
+        "direction": ind.direction,
+        "unit": ind.unit,
+        "description": ind.description,
+        "en": ind.en,
+        "ja": ind.ja,
+    }
+
+
 TRUTH_FILE = Path("truth") / "true_churn_probability.parquet"
 
 Progress = Callable[[str], None]
@@ -153,7 +185,7 @@ def fit_and_evaluate(
     """Fit model, calibrator and baselines; evaluate all of them on the test window."""
     f = p.frame
     _check_windows(f)
-    features = list(FEATURES)
+    features = feature_names(cfg)
     tr, va, te = (f[f["window"] == w] for w in ("train", "valid", "test"))
     Xtr, Xva, Xte = (d[features].astype("float64") for d in (tr, va, te))
     ytr, yva, yte = (d["label"].to_numpy() for d in (tr, va, te))
@@ -177,19 +209,7 @@ def fit_and_evaluate(
     calibrator, cal_scores = choose_calibrator(
         raw_va, yva, va["account_id"].to_numpy(), cfg.model.calibration, cfg.seed
     )
-    spec = {
-        name: {
-            "family": REGISTRY[name].family if name in REGISTRY else "availability",
-            "direction": REGISTRY[name].direction if name in REGISTRY else "none",
-            "unit": REGISTRY[name].unit if name in REGISTRY else "flag",
-            "description": REGISTRY[name].description
-            if name in REGISTRY
-            else f"1 when the {name.removeprefix('has_')} source is known",
-            "en": REGISTRY[name].en if name in REGISTRY else "",
-            "ja": REGISTRY[name].ja if name in REGISTRY else "",
-        }
-        for name in features
-    }
+    spec = {name: feature_spec(name) for name in features}
     meta: dict[str, Any] = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "windows": p.windows.to_dict(),

@@ -11,7 +11,15 @@ from . import (  # noqa: F401  (importing registers the indicators)
     voice,
 )
 from .compute import SOURCES, availability_column, compute_indicators
-from .registry import FAMILIES, FAMILY_LABELS, REGISTRY, Indicator, code_version, render
+from .registry import (
+    FAMILIES,
+    FAMILY_LABELS,
+    REGISTRY,
+    Indicator,
+    code_version,
+    describe,
+    render,
+)
 
 # Every indicator, in family order (usage first); a model's feature list is taken from here.
 INDICATORS: tuple[str, ...] = tuple(
@@ -28,5 +36,6 @@ __all__ = [
     "availability_column",
     "code_version",
     "compute_indicators",
+    "describe",
     "render",
 ]

@@ -7,16 +7,17 @@ request): :func:`compute_indicators`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ..schema import TIMELINE_SOURCE
+from ..schema import TIMELINE_SOURCE, tracked_column, tracked_groups
 from ._math import Values
 from .inputs import window_arrays
 from .registry import FAMILIES, REGISTRY
+from .tracked import compute_tracked, indicator_names
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def compute_indicators(
     requests: pd.DataFrame | None = None,
     *,
     as_of: object | None = None,
+    tracked: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """All indicators for each request, point in time.
 
@@ -82,10 +84,15 @@ def compute_indicators(
         profiles: one row per account (``account_id, created_at`` + optional profile columns).
         requests: ``account_id, as_of`` pairs; alternatively give ``as_of`` for every profile.
         as_of: one date applied to every account in ``profiles`` when ``requests`` is None.
+        tracked: tracked event groups whose indicators to compute (:mod:`.tracked`); default
+            every group with a column (``events__<group>``) in ``timeline``. A group the timeline
+            lacks gets unknown (NaN) indicators.
 
     Returns:
-        ``account_id, as_of``, one column per registered indicator and ``has_<source>`` flags.
+        ``account_id, as_of``, one column per registered indicator, the tracked groups'
+        indicators and ``has_<source>`` flags.
     """
+    groups = list(tracked_groups(timeline.columns) if tracked is None else tracked)
     if requests is None:
         if as_of is None:
             raise ValueError("give either requests or as_of")
@@ -94,8 +101,9 @@ def compute_indicators(
     else:
         ids = requests["account_id"].astype(str).to_numpy(dtype=object)
         dates = _dates(requests["as_of"], len(ids))
-    inputs = window_arrays(timeline, profiles, ids, dates)
+    inputs = window_arrays(timeline, profiles, ids, dates, [tracked_column(g) for g in groups])
     values = resolve(inputs.values)
+    values |= compute_tracked(inputs.values, groups)
     known: dict[str, Values] = {}
     for source in SOURCES:
         cols = [c for c, s in TIMELINE_SOURCE.items() if s == source]
@@ -104,11 +112,11 @@ def compute_indicators(
             seen |= ~np.isnan(inputs.values[f"sum_{c}_26w"])
         known[availability_column(source)] = seen.astype(np.float64)
     # An indicator whose source is unknown for a request is NaN, never a default.
-    for name, ind in REGISTRY.items():
-        if ind.source in SOURCES:
-            values[name] = np.where(
-                known[availability_column(ind.source)] > 0, values[name], np.nan
-            )
+    sources = {name: ind.source for name, ind in REGISTRY.items()}
+    sources |= dict.fromkeys((n for g in groups for n in indicator_names(g)), "usage_events")
+    for name, source in sources.items():
+        if source in SOURCES:
+            values[name] = np.where(known[availability_column(source)] > 0, values[name], np.nan)
     return pd.DataFrame(
         {
             "account_id": pd.Series(ids, dtype=str),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,11 +216,14 @@ def window_arrays(
     profiles: pd.DataFrame,
     account_ids: npt.NDArray[np.object_],
     as_of: npt.NDArray[np.datetime64],
+    extra: Sequence[str] = (),
 ) -> WindowInputs:
     """Inputs for every request ``(account_ids[i], as_of[i])``: see :func:`window_inputs`.
 
-    ``as_of`` holds midnight ``datetime64[us]`` dates.
+    ``as_of`` holds midnight ``datetime64[us]`` dates. ``extra`` names more count columns
+    (tracked event groups) whose window sums are wanted; one the timeline lacks is unknown.
     """
+    columns = (*TIMELINE_COLUMNS, *extra)
     # The timeline sorted by account, then week; every account's rows are contiguous.
     codes, uniques = pd.factorize(timeline["account_id"].astype(str), sort=True)
     week_day = _days(pd.to_datetime(timeline["week_start"]).to_numpy(), ceil=True)
@@ -232,11 +236,11 @@ def window_arrays(
         codes, week_day = codes[order], week_day[order]
     # Every column in one (rows x columns) matrix held column-major: ``cols`` are its columns
     # (contiguous views) and the window sums below take prefix sums of all of them at once.
-    matrix = np.empty((n_rows, len(TIMELINE_COLUMNS)), order="F")
-    for j, c in enumerate(TIMELINE_COLUMNS):
+    matrix = np.empty((n_rows, len(columns)), order="F")
+    for j, c in enumerate(columns):
         values = _float_column(timeline, c)
         matrix[:, j] = values if order is None else values[order]
-    cols = {c: matrix[:, j] for j, c in enumerate(TIMELINE_COLUMNS)}
+    cols = {c: matrix[:, j] for j, c in enumerate(columns)}
     rows = np.arange(n_rows)
     seg_first = np.searchsorted(codes, np.arange(len(uniques)), side="left")
     row_start = seg_first[codes] if n_rows else rows
@@ -272,13 +276,13 @@ def window_arrays(
         np.cumsum(known, 0, dtype=np.int32, out=ksum[1:])
     for name, (lo, hi) in WINDOWS.items():
         if not n_rows:
-            sums = np.full((len(pos), len(TIMELINE_COLUMNS)), np.nan)
+            sums = np.full((len(pos), len(columns)), np.nan)
         else:
             a, b = w.bounds(lo, hi)
             a1, b1 = a + 1, b + 1
             n = ksum[b1] - ksum[a1]
             sums = np.where(w.valid[:, None] & (n > 0), csum[b1] - csum[a1], np.nan)
-        for j, col in enumerate(TIMELINE_COLUMNS):
+        for j, col in enumerate(columns):
             out[f"sum_{col}_{name}"] = sums[:, j]
     for name, (lo, hi) in WINDOWS.items():
         out[f"weeks_{name}"] = w.weeks(lo, hi)

@@ -106,9 +106,20 @@ def indicator(
     return register
 
 
+def describe(name: str) -> Indicator | None:
+    """A registered indicator, or a tracked event group's (:mod:`.tracked`); None otherwise."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    from .tracked import describe as tracked
+
+    return tracked(name)
+
+
 def render(name: str, value: float, lang: Lang = "en") -> str:
     """The CSM sentence for indicator ``name`` at ``value``."""
-    ind = REGISTRY[name]
+    ind = describe(name)
+    if ind is None:
+        raise KeyError(f"unknown indicator {name!r}")
     template = ind.ja if lang == "ja" else ind.en
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -132,4 +143,7 @@ def code_version() -> str:
     for name in sorted(REGISTRY):
         h.update(name.encode())
         h.update(inspect.getsource(REGISTRY[name].func).encode())
+    from . import tracked
+
+    h.update(inspect.getsource(tracked).encode())
     return h.hexdigest()[:16]

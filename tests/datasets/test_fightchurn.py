@@ -251,6 +251,8 @@ def test_sample_config_is_valid_and_names_real_events(sample):
     assert cfg.events.core_features and set(cfg.events.core_features) <= names
     assert not set(cfg.events.login) & set(cfg.events.core_features)
     assert cfg.labels.horizon_weeks == 4
+    # every event type is a tracked group of its own, named after it
+    assert cfg.events.tracked == {str(n): (str(n),) for n in sorted(names)}
 
 
 def test_import_output_loads_through_the_contract(tmp_path, raw_subs):
@@ -268,6 +270,7 @@ def test_import_output_loads_through_the_contract(tmp_path, raw_subs):
     assert tables.report.rows_kept == report.rows, [str(p) for p in tables.report.problems]
     assert tables.as_of == raw_subs["start_date"].max().date(), "data end drives the default as_of"
     assert tables.config.events.login == ("adview",)
+    assert "like" in tables.config.events.tracked
 
 
 @pytest.mark.slow

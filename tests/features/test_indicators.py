@@ -258,3 +258,67 @@ def test_row_order_of_the_timeline_does_not_matter():
         assert not order.index.equals(tl.index)
         got = compute_indicators(order, prof, as_of=pd.Timestamp("2024-05-20"))
         pd.testing.assert_frame_equal(got, want)
+
+
+def test_tracked_groups_count_share_and_pace_point_in_time():
+    """16 weeks: exports 2 a week for 12 weeks, then 0 for 4; errors only in the last 4 weeks.
+    At week 12's end: 12 weeks of exports, steady; at week 16's end: the pace has collapsed."""
+    n = 16
+    tl = _full(
+        weekly(
+            "a",
+            "2024-01-01",
+            [1] * n,
+            events=[10.0] * n,
+            events__exports=[2] * 12 + [0] * 4,
+            events__errors=[0] * 12 + [3] * 4,
+        )
+    )
+    at12 = _at(tl, "2024-03-24")  # the Sunday ending week 12
+    assert at12["events__exports__12w"] == 24
+    assert at12["events__exports__share_12w"] == pytest.approx(0.2)
+    assert at12["events__exports__pace_4w_12w"] == pytest.approx(1.0)  # (3*8 + 1) / (24 + 1)
+    assert at12["events__errors__12w"] == 0 and at12["events__errors__pace_4w_12w"] == 1.0
+    at16 = _at(tl, "2024-04-21")
+    assert at16["events__exports__12w"] == 16  # weeks 5-16
+    assert at16["events__exports__pace_4w_12w"] == pytest.approx(1 / 17)
+    assert at16["events__errors__12w"] == 12
+    assert at16["events__errors__share_12w"] == pytest.approx(12 / 120)
+    assert at16["events__errors__pace_4w_12w"] == pytest.approx(37 / 13)
+    # Week 16's rows do not change the indicators at week 12 (point in time).
+    later = tl.copy()
+    later.loc[12:, "events__exports"] = 100
+    assert _at(later, "2024-03-24")["events__exports__12w"] == 24
+
+
+def test_tracked_pace_of_a_young_account_uses_the_weeks_it_has():
+    tl = _full(weekly("a", "2024-01-01", [1] * 6, events=[4.0] * 6, events__likes=[1] * 6))
+    row = _at(tl, "2024-02-11")  # six complete weeks
+    assert row["events__likes__12w"] == 6
+    assert row["events__likes__pace_4w_12w"] == pytest.approx(1.0)  # (4 * 6/4 + 1) / (6 + 1)
+
+
+def test_tracked_groups_unknown_without_usage_or_column_and_rendered():
+    tl = _full(weekly("a", "2024-01-01", [1] * 6, events__likes=[1] * 6))
+    # asked for a group the timeline lacks: its indicators are unknown, not zero
+    out = compute_indicators(tl, PROFILE, as_of=pd.Timestamp("2024-02-11"), tracked=["dislikes"])
+    assert out[["events__dislikes__12w", "events__dislikes__share_12w"]].isna().all().all()
+    assert "events__likes__12w" not in out.columns
+    # no usage source at all: unknown too
+    no_usage = _full(weekly("a", "2024-01-01", [1] * 6, events__likes=[1] * 6), fill=np.nan)
+    no_usage["logins"] = np.nan
+    no_usage["events__likes"] = np.nan
+    row = _at(no_usage, "2024-02-11")
+    assert row["has_usage_events"] == 0 and math.isnan(row["events__likes__12w"])
+    assert render("events__likes__12w", 1.0) == "likes: 1 event in the last 12 weeks"
+    assert render("events__ad_view__share_12w", 0.25) == (
+        "ad view: 25% of all events in the last 12 weeks"
+    )
+    assert render("events__likes__pace_4w_12w", 0.5, "ja") == (
+        "直近4週間の「likes」イベントは12週間平均の0.5倍のペース"
+    )
+    assert render("events__likes__pace_4w_12w", 0.5) == (
+        "likes: the last 4 weeks at 0.5x the 12-week pace"
+    )
+    with pytest.raises(KeyError, match="unknown indicator"):
+        render("events__Bad__12w", 1.0)

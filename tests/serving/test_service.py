@@ -503,3 +503,61 @@ def test_worker_count_from_the_environment() -> None:
     for bad in ("0", "-1", "two", "1.5"):
         with pytest.raises(service_module.ChurnlensError, match="CHURNLENS_WORKERS"):
             service_module.worker_count(bad)
+
+
+# ------------------------------------------------------------------- tracked event groups
+TRACKED = {"sharing": ["dashboard_share", "export_csv"], "search": ["search"]}
+TRACKED_CONFIG = {g: tuple(e) for g, e in TRACKED.items()}
+
+
+@pytest.fixture(scope="module")
+def tracked(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Base, Any]]:
+    """A model trained with tracked event groups, served in-process; its batch scores."""
+    root = tmp_path_factory.mktemp("tracked")
+    cfg = base.cfg.model_copy(
+        update={"events": base.cfg.events.model_copy(update={"tracked": TRACKED_CONFIG})}
+    )
+    model_dir = root / "model"
+    train(base.data, cfg, register=False).model.save(model_dir)
+    model = ChurnModel.load(model_dir)
+    tables = load_tables(base.data, cfg, AS_OF)
+    timeline = build_timeline(tables)
+    assert "events__sharing" in timeline.columns
+    alive = alive_accounts(tables)
+    ind = compute_indicators(timeline, alive, as_of=tables.as_of)
+    catalog = load_catalog(None)
+    batch = {r["account_id"]: r for r in score_frame(model, ind, alive, cfg, catalog)}
+    mine = Base(base.data, model_dir, cfg, model, timeline, alive, batch, {}, base.env)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in {**base.env, "CHURNLENS_MODEL_URI": str(model_dir)}.items():
+            mp.setenv(k, v)
+        with TestClient(ChurnService.to_asgi()) as c:
+            yield mine, c
+
+
+def test_tracked_groups_are_read_from_the_weeks_and_checked(tracked) -> None:
+    base, c = tracked
+    ids = parity_ids(base)[:12]
+    body = {"as_of": AS_OF.isoformat(), "accounts": [account_payload(base, a) for a in ids]}
+    assert "events__search" in body["accounts"][0]["weeks"][0]
+    r = c.post("/predict", json=body)
+    assert r.status_code == 200, r.text
+    assert_parity(r.json()["results"], base.batch)
+    # Without the group columns the groups are unknown: scored, but not as the batch did.
+    for acc in body["accounts"]:
+        for w in acc["weeks"]:
+            del w["events__sharing"], w["events__search"]
+    r = c.post("/predict", json=body)
+    assert r.status_code == 200, r.text
+    blind = {x["account_id"]: x["churn_probability"] for x in r.json()["results"]}
+    assert any(abs(blind[a] - base.batch[a]["churn_probability"]) > 1e-6 for a in ids)
+    # A bad value is a 400 naming the account, the week and the column.
+    for bad in (-1, "many", True, None):
+        one = one_account(base)
+        one["accounts"][0]["weeks"][3]["events__search"] = bad
+        r = c.post("/predict", json=one)
+        if bad is None:  # null is unknown, as for every count
+            assert r.status_code == 200, r.text
+            continue
+        assert r.status_code == 400, r.text
+        assert "accounts[0].weeks[3].events__search: must be a number >= 0" in r.json()["error"]

@@ -152,10 +152,23 @@ def test_timeline_matches_duckdb_past_the_bitmasks_of_event_names_and_users(
     assert list(want.columns[-3:]) == ["events__low", "events__odd", "events__logins"]
     assert (want["events__low"] > 0).any() and (want["events__odd"] > want["events__low"]).any()
     assert (want["events__logins"] == want["logins"]).all()
-    got = cs.timeline_to_pandas(
-        cs.build_timeline_spark(spark, cs.read_tables(spark, d, cfg, MID), cfg, MID)
-    )
+    spark_tables = cs.read_tables(spark, d, cfg, MID)
+    spark_tl = cs.build_timeline_spark(spark, spark_tables, cfg, MID)
+    got = cs.timeline_to_pandas(spark_tl)
     _assert_same(got, want)
+    # The tracked groups' indicators too (the Spark schema follows the timeline's groups).
+    requests = pd.DataFrame({"account_id": want["account_id"].unique(), "as_of": pd.Timestamp(MID)})
+    want_ind = compute_indicators(want, tables.accounts, requests)
+    got_ind = cs.to_pandas(
+        cs.compute_indicators_spark(
+            spark_tl, spark_tables["accounts"], spark.createDataFrame(requests)
+        )
+    )
+    assert "events__odd__pace_4w_12w" in got_ind.columns
+    assert want_ind["events__low__share_12w"].notna().any()
+    got_ind = got_ind.sort_values("account_id", ignore_index=True)
+    want_ind = want_ind.sort_values("account_id", ignore_index=True)
+    _assert_same(got_ind, want_ind[got_ind.columns])
 
 
 def test_partitioned_parquet_reads_the_same_rows(spark, base: Path, partitioned: Path):

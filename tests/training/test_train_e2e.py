@@ -315,3 +315,67 @@ def test_a_version_left_half_registered_by_a_dead_run_is_removed(trained):
     versions = {str(v.version) for v in client.search_model_versions("name='churnlens'")}
     assert str(mv.version) not in versions
     assert str(client.get_model_version_by_alias("churnlens", CHAMPION).version) == "1"
+
+
+def test_tracked_event_groups_train_ship_in_the_model_and_score_without_the_config(
+    trained, sim_dir, tmp_path
+):
+    """A model trained with ``events.tracked`` has the groups' indicators as features (after the
+    registered indicators, family adoption, no monotone direction) and keeps the groups in its
+    package: ``churnlens score`` with a config that lacks them builds the same columns."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from churnlens.cli import app
+    from churnlens.features.contract import load_tables
+    from churnlens.features.indicators import compute_indicators, render
+    from churnlens.features.snapshots import alive_accounts
+    from churnlens.features.timeline import build_timeline
+
+    _, _, _, uri = trained
+    groups = {"sharing": ["dashboard_share", "export_csv"], "search": ["search"]}
+    as_config = {g: tuple(e) for g, e in groups.items()}
+    base = _cfg(sim_dir, "tracked")
+    cfg = base.model_copy(update={"events": base.events.model_copy(update={"tracked": as_config})})
+    result = train(sim_dir, cfg)
+    model = result.model
+    names = [f"events__{g}__{w}" for g in groups for w in ("12w", "share_12w", "pace_4w_12w")]
+    assert model.features[len(INDICATORS) : len(INDICATORS) + 6] == names
+    assert model.features[len(INDICATORS) + 6 :][0] == "has_usage_events"
+    spec = model.spec["events__sharing__share_12w"]
+    assert (spec["family"], spec["direction"], spec["unit"]) == ("adoption", "none", "share")
+    assert model.tracked_events() == groups
+    assert render("events__sharing__12w", 3.0) == "sharing: 3 events in the last 12 weeks"
+
+    # The groups matter to this model: without their columns its scores change.
+    tables = load_tables(sim_dir, cfg)
+    alive = alive_accounts(tables)
+    ind = compute_indicators(build_timeline(tables), alive, as_of=tables.as_of)
+    assert ind["events__sharing__12w"].notna().mean() > 0.9
+    blind = ind.assign(**{n: np.nan for n in names})
+    assert not np.allclose(model.predict_proba(ind), model.predict_proba(blind))
+
+    # Scored with the data directory's own config (no tracked groups): the model's are used.
+    def score(extra: list[str], out: Path) -> pd.DataFrame:
+        res = CliRunner().invoke(
+            app,
+            [
+                *("score", "--data", str(sim_dir), "--out", str(out), "--no-store"),
+                *("--model", f"models:/tracked/{result.version}", *extra),
+            ],
+            env={"MLFLOW_TRACKING_URI": uri},
+        )
+        assert res.exit_code == 0, res.output
+        return pd.read_parquet(out)
+
+    conf = tmp_path / "with_groups.yaml"
+    own = yaml.safe_load((sim_dir / "churnlens.yaml").read_text())
+    assert "tracked" not in own["events"]
+    own["events"]["tracked"] = groups
+    conf.write_text(yaml.safe_dump(own))
+    plain = score([], tmp_path / "plain.parquet")
+    configured = score(["--config", str(conf)], tmp_path / "configured.parquet")
+    pd.testing.assert_frame_equal(plain, configured)
+    want = dict(zip(alive["account_id"], model.predict_proba(ind), strict=True))
+    got = plain.set_index("account_id")["churn_probability"]
+    np.testing.assert_allclose(got.to_numpy(), [want[a] for a in got.index], rtol=1e-12)
