@@ -43,33 +43,33 @@ Repairs (each reported as an :class:`~churnlens.datasets.base.ImportNote` with a
   subscription (no ``created_at``), are dropped;
 - an ``event_type_id`` missing from ``event_type.csv`` becomes ``event_type_<id>``.
 
-Config written with the tables (``churnlens.yaml``): ``events.login`` = ``[adview]``. The app has
-no login event, and ChurnSim has no sessions. An ad impression is the one event the user does not
+Config written with the tables (``churnlens.yaml``): ``events.login`` = ``[adview]``. The app has no
+login event, and ChurnSim has no sessions. An ad impression is the one event the user does not
 choose: it is served whenever the user has the app open, so it is the closest honest proxy for "was
 in the app" (a session). Counting *every* event as a login would also be defensible, but churnlens
 leaves login events out of ``distinct_features``, which would then always be 0. Caveat: in
 socialnet7 ad views lower satisfaction (utility -1.5), so this "login" count is a presence signal,
 not a pure health signal. ``events.core_features`` = the events with positive utility in the
-socialnet7 configuration (post, newfriend, like, message, reply): the value moments of a social
-app. ``events.tracked`` = every event type (up to 64), each a group of its own: an app's event
-types *are* its vocabulary of value and friction (likes and posts, dislikes and unfriends), and
-ChurnSim's churn follows the mix of them, which the generic usage columns fold into counts and
-breadth (``bench/quality.py`` measures both). ``labels.horizon_weeks`` = 4: the data spans five months and the README benchmark uses a
-30-day horizon. Five months hold about 16 weeks of observation dates with a complete horizon, too
-few for the default 13-week test and validation windows, so ``labels.step_weeks`` = 1 and
-``split`` = 4 weeks each (train on the first ~4 weeks of dates, then a purge gap, validation, a
-gap, test): ``churnlens train`` runs on the imported data as it is. ``registry.model_name`` =
-``churnlens-fightchurn``, so a model of this public data is never compared with (or replaces) the
-champion of the user's own ``churnlens`` model in a shared registry.
+socialnet7 configuration (post, newfriend, like, message, reply): the value moments of a social app.
+``events.tracked`` = every event type (up to 64), each a group of its own: an app's event types
+*are* its vocabulary of value and friction (likes and posts, dislikes and unfriends), and ChurnSim's
+churn follows the mix of them, which the generic usage columns fold into counts and breadth
+(``bench/quality.py`` measures both). ``labels.horizon_weeks`` = 4: the data spans five months and
+the README benchmark uses a 30-day horizon. Five months hold about 16 weeks of observation dates
+with a complete horizon, too few for the default 13-week test and validation windows, so
+``labels.step_weeks`` = 1 and ``split`` = 4 weeks each (train on the first ~4 weeks of dates, then a
+purge gap, validation, a gap, test): ``churnlens train`` runs on the imported data as it is.
+``registry.model_name`` = ``churnlens-fightchurn``, so a model of this public data is never compared
+with (or replaces) the champion of the user's own ``churnlens`` model in a shared registry.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
