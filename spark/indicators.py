@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..features.indicators import INDICATORS, SOURCES, availability_column, compute_indicators
-from ..features.indicators.tracked import indicator_names as tracked_indicator_names
+from ..features.indicators import compute_indicators, indicator_columns
 from ..features.schema import TIMELINE_COLUMNS, TIMELINE_KEY, tracked_column, tracked_groups
 from ._session import require_pyspark
 
@@ -30,15 +29,7 @@ PROFILE_COLUMNS: tuple[str, ...] = (
     "arr",
     "seats",
 )
-INDICATOR_COLUMNS: tuple[str, ...] = (*INDICATORS, *(availability_column(s) for s in SOURCES))
-"""The indicator columns without tracked event groups (:func:`indicator_columns`)."""
 _BUCKET = "__churnlens_bucket"
-
-
-def indicator_columns(tracked: Sequence[str] = ()) -> list[str]:
-    """The indicator columns of :func:`compute_indicators` with tracked groups ``tracked``."""
-    names = [n for g in tracked for n in tracked_indicator_names(g)]
-    return [*INDICATORS, *names, *(availability_column(s) for s in SOURCES)]
 
 
 def indicator_schema(tracked: Sequence[str] = ()) -> StructType:

@@ -32,14 +32,11 @@ from ..config import Config
 from ..errors import ChurnlensError, mask_passwords
 from ..features.contract import Tables, data_digest, load_tables
 from ..features.indicators import (
-    INDICATORS,
-    SOURCES,
-    availability_column,
     code_version,
     compute_indicators,
     describe,
+    indicator_columns,
 )
-from ..features.indicators.tracked import indicator_names as tracked_indicator_names
 from ..features.snapshots import build_snapshots
 from ..features.timeline import build_timeline
 from ..model import ARTIFACT_KEY, ChurnModel
@@ -53,14 +50,14 @@ from .split import Windows, assign, time_windows
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-FEATURES: tuple[str, ...] = (*INDICATORS, *(availability_column(s) for s in SOURCES))
+FEATURES: tuple[str, ...] = tuple(indicator_columns())
+"""The model's features without tracked event groups (:func:`feature_names`)."""
 
 
 def feature_names(cfg: Config) -> list[str]:
     """The model's features: every indicator, the tracked event groups' indicators (config
     order), then the sources' availability flags."""
-    tracked = [n for group in cfg.events.tracked for n in tracked_indicator_names(group)]
-    return [*INDICATORS, *tracked, *(availability_column(s) for s in SOURCES)]
+    return indicator_columns(list(cfg.events.tracked))
 
 
 def feature_spec(name: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from . import (  # noqa: F401  (importing registers the indicators)
     usage,
     voice,
 )
-from .compute import SOURCES, availability_column, compute_indicators
+from .compute import SOURCES, availability_column, compute_indicators, indicator_columns
 from .registry import (
     FAMILIES,
     FAMILY_LABELS,
@@ -18,13 +18,12 @@ from .registry import (
     Indicator,
     code_version,
     describe,
+    in_family_order,
     render,
 )
 
 # Every indicator, in family order (usage first); a model's feature list is taken from here.
-INDICATORS: tuple[str, ...] = tuple(
-    sorted(REGISTRY, key=lambda name: FAMILIES.index(REGISTRY[name].family))
-)
+INDICATORS: tuple[str, ...] = tuple(in_family_order())
 
 __all__ = [
     "FAMILIES",
@@ -37,5 +36,6 @@ __all__ = [
     "code_version",
     "compute_indicators",
     "describe",
+    "indicator_columns",
     "render",
 ]

@@ -16,7 +16,7 @@ import pandas as pd
 from ..schema import TIMELINE_SOURCE, tracked_column, tracked_groups
 from ._math import Values
 from .inputs import window_arrays
-from .registry import FAMILIES, REGISTRY
+from .registry import REGISTRY, in_family_order
 from .tracked import compute_tracked, indicator_names
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,13 @@ SOURCES = ("usage_events", "tickets", "surveys", "touchpoints", "contracts")
 def availability_column(source: str) -> str:
     """Name of the 0/1 column that says whether ``source`` was known for a request."""
     return f"has_{source}"
+
+
+def indicator_columns(tracked: Sequence[str] = ()) -> list[str]:
+    """The value columns of :func:`compute_indicators` with tracked event groups ``tracked``:
+    every registered indicator (family order), the groups' indicators, the availability flags."""
+    groups = [n for g in tracked for n in indicator_names(g)]
+    return [*in_family_order(), *groups, *(availability_column(s) for s in SOURCES)]
 
 
 def resolve(inputs: Mapping[str, Values], names: list[str] | None = None) -> dict[str, Values]:
@@ -50,7 +57,7 @@ def resolve(inputs: Mapping[str, Values], names: list[str] | None = None) -> dic
             return inputs[name]
         raise KeyError(f"unknown indicator input {name!r}")
 
-    wanted = names or sorted(REGISTRY, key=lambda n: FAMILIES.index(REGISTRY[n].family))
+    wanted = names or in_family_order()
     for name in wanted:
         value(name)
     return {n: done[n] for n in wanted}

@@ -106,6 +106,11 @@ def indicator(
     return register
 
 
+def in_family_order() -> list[str]:
+    """Every registered indicator, family by family (usage first), registration order within."""
+    return sorted(REGISTRY, key=lambda name: FAMILIES.index(REGISTRY[name].family))
+
+
 def describe(name: str) -> Indicator | None:
     """A registered indicator, or a tracked event group's (:mod:`.tracked`); None otherwise."""
     if name in REGISTRY:
