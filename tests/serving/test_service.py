@@ -512,7 +512,8 @@ TRACKED_CONFIG = {g: tuple(e) for g, e in TRACKED.items()}
 
 @pytest.fixture(scope="module")
 def tracked(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Base, Any]]:
-    """A model trained with tracked event groups, served in-process; its batch scores."""
+    """A model trained with tracked event groups, served by ``bentoml serve`` over HTTP (a
+    second in-process service would register BentoML's metrics twice); its batch scores."""
     root = tmp_path_factory.mktemp("tracked")
     cfg = base.cfg.model_copy(
         update={"events": base.cfg.events.model_copy(update={"tracked": TRACKED_CONFIG})}
@@ -528,13 +529,12 @@ def tracked(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     catalog = load_catalog(None)
     batch = {r["account_id"]: r for r in score_frame(model, ind, alive, cfg, catalog)}
     mine = Base(base.data, model_dir, cfg, model, timeline, alive, batch, {}, base.env)
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in {**base.env, "CHURNLENS_MODEL_URI": str(model_dir)}.items():
-            mp.setenv(k, v)
-        with TestClient(ChurnService.to_asgi()) as c:
-            yield mine, c
+    env = {**base.env, "CHURNLENS_MODEL_URI": str(model_dir), "BENTOML_HOME": str(root / "bento")}
+    with local_server(env, root / "serve.log") as url, httpx.Client(base_url=url, timeout=60) as c:
+        yield mine, c
 
 
+@pytest.mark.slow
 def test_tracked_groups_are_read_from_the_weeks_and_checked(tracked) -> None:
     base, c = tracked
     ids = parity_ids(base)[:12]
