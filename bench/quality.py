@@ -196,7 +196,8 @@ def decline_level_gap(frame: pd.DataFrame, test: pd.DataFrame, data: Path, seed:
 
     The same LightGBM recipe is fitted twice on the pipeline's train window, once on the
     indicators and once on the indicators plus the simulator's true decline level (not observable:
-    an oracle). Then the test rows are grouped by true phase, comparing the mean calibrated model
+    an oracle); then to tell declining accounts from healthy ones by the indicators (how visible a
+    decline is). Then the test rows are grouped by true phase, comparing the mean calibrated model
     probability with the mean truth.
     """
     states = pd.read_parquet(data / "truth" / "latent_states.parquet")
@@ -213,6 +214,18 @@ def decline_level_gap(frame: pd.DataFrame, test: pd.DataFrame, data: Path, seed:
     ):
         auc = fit_auc(train, test_rows, feats, seed)
         lines.append(f"  ROC-AUC {auc:.4f}  LightGBM on {name}, same train / test windows")
+    # How visible is a decline at all? The same recipe, trained to tell accounts at decline
+    # levels lo..hi from healthy ones (level 0) by their indicators alone.
+    for lo, hi in ((1, 3), (4, 6)):
+        tr_d, te_d = (
+            d[(d["level"] == 0) | d["level"].between(lo, hi)].assign(label=d["level"] > 0)
+            for d in (train, test_rows)
+        )
+        auc = fit_auc(tr_d.astype({"label": int}), te_d.astype({"label": int}), [*FEATURES], seed)
+        lines.append(
+            f"  ROC-AUC {auc:.4f}  telling decline levels {lo}-{hi} from healthy rows by the"
+            " indicators (LightGBM, same windows)"
+        )
     t = test.merge(states, on=["account_id", "as_of"], how="left")
     phase = pd.cut(t["level"], [-1, 0, 3, 6, 10, 11], labels=["none", "1-3", "4-6", "7-10", "B"])
     table = t.groupby(phase, observed=True).agg(
