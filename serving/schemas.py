@@ -243,6 +243,8 @@ class ModelInfo(BaseModel):
     features: list[str]
     horizon_weeks: int | None
     calibration: str | None
+    # The tracked event groups (group -> events): the ``events__<group>`` keys weeks should carry.
+    tracked_events: dict[str, list[str]] = Field(default_factory=dict)
 
 
 def field_path(loc: Iterable[int | str]) -> str:

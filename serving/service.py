@@ -217,6 +217,7 @@ def model_info(model: ChurnModel, version: str) -> ModelInfo:
         features=list(model.features),
         horizon_weeks=meta.get("horizon_weeks"),
         calibration=calibration.get("chosen") if isinstance(calibration, dict) else None,
+        tracked_events=model.tracked_events(),
     )
 
 

@@ -173,6 +173,7 @@ def test_model_info(client: TestClient, base: Base) -> None:
     assert doc["features"] == base.model.features
     assert doc["training_window"]["test_start"] == base.model.meta["windows"]["test_start"]
     assert 0.5 < doc["metrics"]["model"]["roc_auc"] <= 1.0
+    assert doc["tracked_events"] == {}  # trained without tracked event groups
 
 
 def test_openapi_lists_predict_and_model(client: TestClient) -> None:
@@ -537,6 +538,7 @@ def tracked(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
 @pytest.mark.slow
 def test_tracked_groups_are_read_from_the_weeks_and_checked(tracked) -> None:
     base, c = tracked
+    assert c.get("/model").json()["tracked_events"] == TRACKED  # what weeks should carry
     ids = parity_ids(base)[:12]
     body = {"as_of": AS_OF.isoformat(), "accounts": [account_payload(base, a) for a in ids]}
     assert "events__search" in body["accounts"][0]["weeks"][0]
