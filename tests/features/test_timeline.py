@@ -331,3 +331,21 @@ def test_config_tracked_groups_named_or_listed_and_bad_names_rejected():
             config_from_dict({"events": {"tracked": {bad: ["e"]}}})
     with pytest.raises(ConfigError, match="at least one non-empty event name"):
         config_from_dict({"events": {"tracked": {"g": []}}})
+
+
+def test_scoring_config_takes_the_models_tracked_groups(caplog):
+    from churnlens.config import with_tracked_events
+
+    cfg = config_from_dict(
+        {"events": {"core_features": ["report"], "tracked": {"a": ["x"], "b": ["y"]}}}
+    )
+    assert with_tracked_events(cfg, {}) is cfg
+    with caplog.at_level("WARNING", logger="churnlens.config"):
+        got = with_tracked_events(cfg, {"b": ["z", "w"], "c": ["v"]})
+    assert got.events.tracked == {"a": ("x",), "b": ("z", "w"), "c": ("v",)}
+    assert got.events.core_features == ("report",)  # the rest of the config is kept
+    assert "events.tracked.b" in caplog.text and "scoring uses the model's" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="churnlens.config"):
+        with_tracked_events(cfg, {"a": ["x"]})  # the same definition: nothing to say
+    assert not caplog.text
