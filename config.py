@@ -36,7 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
-from .features.schema import MAX_TRACKED_GROUPS, TABLES, TRACKED_GROUP
+from .features.schema import MAX_GROUP_NAME, MAX_TRACKED_GROUPS, TABLES, TRACKED_GROUP
 
 CONFIG_FILE = "churnlens.yaml"
 log = logging.getLogger(__name__)
@@ -80,10 +80,10 @@ class EventsConfig(_Frozen):
     @classmethod
     def _group_names(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         for name, events in v.items():
-            if not TRACKED_GROUP.fullmatch(name) or len(name) > 40:
+            if not TRACKED_GROUP.fullmatch(name) or len(name) > MAX_GROUP_NAME:
                 raise ValueError(
                     f"tracked group {name!r}: a name is lower-case letters, digits and single"
-                    " underscores, starting with a letter, at most 40 characters"
+                    f" underscores, starting with a letter, at most {MAX_GROUP_NAME} characters"
                     " (it becomes the timeline column events__<group>)"
                 )
             if not events or any(not e for e in events):

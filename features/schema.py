@@ -189,8 +189,9 @@ TIMELINE_COLUMNS: tuple[str, ...] = (
 # Key-event groups (``events.tracked``): one more count column per group, ``events__<group>``.
 TRACKED_PREFIX = "events__"
 TRACKED_GROUP = re.compile(r"[a-z](?:_?[a-z0-9])*")
+MAX_GROUP_NAME = 40
 MAX_TRACKED_GROUPS = 64
-_TRACKED_COLUMN = re.compile(rf"{TRACKED_PREFIX}([a-z](?:_?[a-z0-9])*)")
+_TRACKED_COLUMN = re.compile(rf"{TRACKED_PREFIX}({TRACKED_GROUP.pattern})")
 
 
 def tracked_column(group: str) -> str:
@@ -203,7 +204,7 @@ def tracked_groups(columns: Iterable[str]) -> list[str]:
     out = []
     for c in columns:
         m = _TRACKED_COLUMN.fullmatch(str(c))
-        if m and len(m.group(1)) <= 40:
+        if m and len(m.group(1)) <= MAX_GROUP_NAME:
             out.append(m.group(1))
     return out
 

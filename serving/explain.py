@@ -174,7 +174,7 @@ def reasons(
         mine = [
             (row[i], name)
             for i, name in enumerate(feature_names)
-            if row[i] > 0 and name not in AVAILABILITY_FAMILIES and feature_family(name) == fam
+            if row[i] > 0 and (ind := describe(name)) is not None and ind.family == fam
         ]
         mine.sort(key=lambda pair: -pair[0])  # stable: equal contributions keep column order
         evidence: list[str] = []

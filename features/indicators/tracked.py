@@ -90,7 +90,6 @@ def describe(name: str) -> Indicator | None:
     group, what = m.group("group"), m.group("what")
     label = group.replace("_", " ")
     unit, description, en, ja = _META[what]
-    literal = label.replace("{", "{{").replace("}", "}}")  # group names have no braces; kept safe
     return Indicator(
         name=name,
         func=_FUNCS[what],
@@ -98,8 +97,8 @@ def describe(name: str) -> Indicator | None:
         direction="none",
         unit=unit,
         description=description.format(label=label),
-        en=en.replace("{label}", literal),
-        ja=ja.replace("{label}", literal),
+        en=en.replace("{label}", label),  # a group name has no braces (TRACKED_GROUP)
+        ja=ja.replace("{label}", label),
         source="usage_events",
     )
 
